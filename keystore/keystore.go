@@ -1,0 +1,139 @@
+// Package keystore defines where fieldcrypt keeps wrapped keys: the Store
+// interface, its records, tombstones and errors.
+//
+// A Store holds opaque bytes. It never sees a plaintext key (every key is
+// wrapped by a key-encryption key before it reaches the store) and never sees
+// a subject identifier in the clear: records are addressed by an ID that the
+// caller derives (fieldcrypt's pii package uses a keyed hash of the subject).
+//
+// Implementations: [github.com/fieldcrypt/fieldcrypt/keystore/memory] (tests),
+// [github.com/fieldcrypt/fieldcrypt/keystore/sqlite] (the embedded default).
+// Every implementation passes the conformance suite in
+// [github.com/fieldcrypt/fieldcrypt/keystore/storetest].
+package keystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record is one wrapped keyset.
+type Record struct {
+	// ID addresses the record. At most MaxIDLength bytes, printable ASCII.
+	ID string
+	// KEKID names the key-encryption key that wrapped Wrapped.
+	KEKID string
+	// Wrapped is the keyset, encrypted by the KEK.
+	Wrapped []byte
+	// KeyIDs lists the (non-secret) ids of the keys inside the keyset, so
+	// that an erasure receipt can name the keys it destroyed without
+	// unwrapping them.
+	KeyIDs []uint32
+	// Version is set by the store: 1 on creation, incremented by each Update.
+	Version int64
+	// Created and Updated are set by the store.
+	Created time.Time
+	Updated time.Time
+}
+
+// Tombstone marks an ID whose keys were destroyed. While it stands, Create
+// for that ID fails with ErrTombstoned: a key for an erased subject cannot
+// quietly come back.
+type Tombstone struct {
+	ID       string
+	ErasedAt time.Time
+	// Reason is a short word such as "request" or "retention"; never PII.
+	Reason string
+}
+
+// MaxIDLength bounds record IDs.
+const MaxIDLength = 255
+
+// Store keeps wrapped keysets. Implementations are safe for concurrent use,
+// and every method is atomic: a concurrent Create and Delete of one ID
+// resolve to one order.
+type Store interface {
+	// Get returns the record with the given ID. It fails with ErrNotFound
+	// if there is none, and with ErrTombstoned if the ID was deleted.
+	Get(ctx context.Context, id string) (Record, error)
+
+	// Create stores rec if no record with its ID exists, and returns the
+	// record now stored together with whether this call created it. When
+	// another caller created it first, the existing record is returned with
+	// created == false: the second creator loses and uses the winner's
+	// keys. Create fails with ErrTombstoned if the ID was deleted.
+	Create(ctx context.Context, rec Record) (stored Record, created bool, err error)
+
+	// Update replaces the record with rec.ID if its current Version equals
+	// rec.Version, and returns the new record (Version incremented). It
+	// fails with ErrConflict if the version differs, ErrNotFound if there is
+	// no record and ErrTombstoned if the ID was deleted.
+	Update(ctx context.Context, rec Record) (Record, error)
+
+	// Delete removes the record with t.ID, if any, and writes t, in one
+	// step. It returns the record it removed (found == false if there was
+	// none: the tombstone is written anyway, so that a key can never be
+	// created later). Deleting an ID that already has a tombstone keeps the
+	// first tombstone and reports found == false.
+	Delete(ctx context.Context, t Tombstone) (removed Record, found bool, err error)
+
+	// GetTombstone returns the tombstone for id, or ErrNotFound.
+	GetTombstone(ctx context.Context, id string) (Tombstone, error)
+
+	// Readmit removes the tombstone for id, so that a key may be created for
+	// it again. It is the only way back from an erasure, and it does not
+	// restore anything: the old keys are gone. Readmitting an ID without a
+	// tombstone is not an error.
+	Readmit(ctx context.Context, id string) error
+
+	// Scan returns up to limit records with IDs greater than after, in
+	// increasing ID order. Pass the last ID returned as the next after; an
+	// empty result means the scan is complete.
+	Scan(ctx context.Context, after string, limit int) ([]Record, error)
+}
+
+// Errors returned by stores. Match them with errors.Is.
+var (
+	ErrNotFound   = errors.New("keystore: not found")
+	ErrTombstoned = errors.New("keystore: tombstoned")
+	ErrConflict   = errors.New("keystore: version conflict")
+	ErrInvalid    = errors.New("keystore: invalid record")
+)
+
+// Validate reports whether rec can be stored: an ID of printable ASCII of
+// at most MaxIDLength bytes, a KEK ID and a wrapped key.
+func Validate(rec Record) error {
+	if err := ValidateID(rec.ID); err != nil {
+		return err
+	}
+	if rec.KEKID == "" {
+		return fmt.Errorf("%w: empty KEK ID", ErrInvalid)
+	}
+	if len(rec.Wrapped) == 0 {
+		return fmt.Errorf("%w: empty wrapped key", ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateID reports whether id is a valid record ID.
+func ValidateID(id string) error {
+	if id == "" || len(id) > MaxIDLength {
+		return fmt.Errorf("%w: ID must be 1 to %d bytes", ErrInvalid, MaxIDLength)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return fmt.Errorf("%w: ID must be printable ASCII without spaces", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of rec, so that a store never shares slices with
+// its callers.
+func (rec Record) Clone() Record {
+	rec.Wrapped = append([]byte(nil), rec.Wrapped...)
+	rec.KeyIDs = append([]uint32(nil), rec.KeyIDs...)
+	return rec
+}

@@ -1,0 +1,180 @@
+// Package memory is a keystore.Store held in process memory, for tests and
+// examples. Everything in it is lost when the process exits.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+)
+
+// Store is an in-memory keystore.Store. It is safe for concurrent use.
+type Store struct {
+	mu         sync.Mutex
+	records    map[string]keystore.Record
+	tombstones map[string]keystore.Tombstone
+	now        func() time.Time
+}
+
+var _ keystore.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		records:    make(map[string]keystore.Record),
+		tombstones: make(map[string]keystore.Tombstone),
+		now:        time.Now,
+	}
+}
+
+// Get implements keystore.Store.
+func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return keystore.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tombstones[id]; ok {
+		return keystore.Record{}, keystore.ErrTombstoned
+	}
+	rec, ok := s.records[id]
+	if !ok {
+		return keystore.Record{}, keystore.ErrNotFound
+	}
+	return rec.Clone(), nil
+}
+
+// Create implements keystore.Store.
+func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return keystore.Record{}, false, err
+	}
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tombstones[rec.ID]; ok {
+		return keystore.Record{}, false, keystore.ErrTombstoned
+	}
+	if existing, ok := s.records[rec.ID]; ok {
+		return existing.Clone(), false, nil
+	}
+	rec = rec.Clone()
+	rec.Version = 1
+	rec.Created = s.clock()
+	rec.Updated = rec.Created
+	s.records[rec.ID] = rec
+	return rec.Clone(), true, nil
+}
+
+// Update implements keystore.Store.
+func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return keystore.Record{}, err
+	}
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tombstones[rec.ID]; ok {
+		return keystore.Record{}, keystore.ErrTombstoned
+	}
+	cur, ok := s.records[rec.ID]
+	if !ok {
+		return keystore.Record{}, keystore.ErrNotFound
+	}
+	if cur.Version != rec.Version {
+		return keystore.Record{}, fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, cur.Version, rec.Version)
+	}
+	rec = rec.Clone()
+	rec.Version = cur.Version + 1
+	rec.Created = cur.Created
+	rec.Updated = s.clock()
+	s.records[rec.ID] = rec
+	return rec.Clone(), nil
+}
+
+// Delete implements keystore.Store.
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return keystore.Record{}, false, err
+	}
+	if err := keystore.ValidateID(t.ID); err != nil {
+		return keystore.Record{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tombstones[t.ID]; ok {
+		return keystore.Record{}, false, nil
+	}
+	if t.ErasedAt.IsZero() {
+		t.ErasedAt = s.clock()
+	}
+	t.ErasedAt = t.ErasedAt.UTC().Truncate(time.Microsecond)
+	s.tombstones[t.ID] = t
+	rec, found := s.records[t.ID]
+	delete(s.records, t.ID)
+	return rec, found, nil
+}
+
+// GetTombstone implements keystore.Store.
+func (s *Store) GetTombstone(ctx context.Context, id string) (keystore.Tombstone, error) {
+	if err := ctx.Err(); err != nil {
+		return keystore.Tombstone{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tombstones[id]
+	if !ok {
+		return keystore.Tombstone{}, keystore.ErrNotFound
+	}
+	return t, nil
+}
+
+// Readmit implements keystore.Store.
+func (s *Store) Readmit(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tombstones, id)
+	return nil
+}
+
+// Scan implements keystore.Store.
+func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: scan limit must be positive", keystore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.records))
+	for id := range s.records {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]keystore.Record, len(ids))
+	for i, id := range ids {
+		out[i] = s.records[id].Clone()
+	}
+	return out, nil
+}
+
+// clock returns the current time at the precision every store keeps
+// (microseconds, as PostgreSQL does), so records compare equal across stores.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,382 @@
+// Package sqlite is a keystore.Store in an SQLite database file, through the
+// pure-Go driver modernc.org/sqlite (no cgo). It is fieldcrypt's embedded
+// default: one file, no server.
+//
+// The schema is created on first use. The database runs with
+// secure_delete on, so the pages that held a deleted key are overwritten with
+// zeros rather than left in the file's free list, and in WAL mode, with a
+// checkpoint after every deletion so that the write-ahead log does not keep
+// the old pages either. Copies the file system or the disk make on their own
+// (snapshots, SSD wear levelling) are beyond the reach of any database; the
+// defence against those is that every stored key is wrapped by the KEK.
+//
+// Several processes may share one database file on a local disk. Each
+// process learns of another's erasure only when its key cache entry expires;
+// see the pii package documentation on time-to-forget.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+)
+
+// Store is a keystore.Store in an SQLite database. It is safe for concurrent
+// use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ keystore.Store = (*Store)(nil)
+
+// migrations are applied in order; the schema version is their count. Never
+// edit one that has been released: add another.
+var migrations = []string{
+	`CREATE TABLE fieldcrypt_keys (
+		id         TEXT PRIMARY KEY,
+		kek_id     TEXT NOT NULL,
+		wrapped    BLOB NOT NULL,
+		key_ids    TEXT NOT NULL,
+		version    INTEGER NOT NULL,
+		created_us INTEGER NOT NULL,
+		updated_us INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE fieldcrypt_tombstones (
+		id        TEXT PRIMARY KEY,
+		erased_us INTEGER NOT NULL,
+		reason    TEXT NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "secure_delete(ON)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "synchronous(FULL)")
+	// Writers take the write lock when their transaction begins, so two
+	// read-then-write transactions cannot deadlock on lock upgrade.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
+	}
+	s := &Store{db: db, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this fieldcrypt (%d): upgrade fieldcrypt", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Get implements keystore.Store.
+func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
+	// One statement, so the tombstone check and the read see one snapshot.
+	row := s.db.QueryRowContext(ctx, `
+		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?1),
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.created_us, k.updated_us
+		FROM (SELECT 1) LEFT JOIN fieldcrypt_keys k ON k.id = ?1`, id)
+	var (
+		tombstoned                bool
+		kekID, keyIDs             sql.NullString
+		wrapped                   []byte
+		version, created, updated sql.NullInt64
+	)
+	if err := row.Scan(&tombstoned, &kekID, &wrapped, &keyIDs, &version, &created, &updated); err != nil {
+		return keystore.Record{}, s.fail("get", err)
+	}
+	if tombstoned {
+		return keystore.Record{}, keystore.ErrTombstoned
+	}
+	if !kekID.Valid {
+		return keystore.Record{}, keystore.ErrNotFound
+	}
+	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, created.Int64, updated.Int64)
+}
+
+// Create implements keystore.Store.
+func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, false, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	defer tx.Rollback()
+	if tombstoned, err := hasTombstone(ctx, tx, rec.ID); err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	} else if tombstoned {
+		return keystore.Record{}, false, keystore.ErrTombstoned
+	}
+	now := s.clock()
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, created_us, updated_us)
+		VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		rec.ID, rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), now.UnixMicro())
+	if err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	stored, err := getTx(ctx, tx, rec.ID)
+	if err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	return stored, n == 1, nil
+}
+
+// Update implements keystore.Store.
+func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Record, error) {
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	defer tx.Rollback()
+	if tombstoned, err := hasTombstone(ctx, tx, rec.ID); err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	} else if tombstoned {
+		return keystore.Record{}, keystore.ErrTombstoned
+	}
+	cur, err := getTx(ctx, tx, rec.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keystore.Record{}, keystore.ErrNotFound
+	} else if err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	if cur.Version != rec.Version {
+		return keystore.Record{}, fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, cur.Version, rec.Version)
+	}
+	now := s.clock()
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE fieldcrypt_keys SET kek_id = ?, wrapped = ?, key_ids = ?, version = version + 1, updated_us = ?
+		WHERE id = ?`,
+		rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), rec.ID); err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	stored, err := getTx(ctx, tx, rec.ID)
+	if err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	return stored, nil
+}
+
+// Delete implements keystore.Store.
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+	if err := keystore.ValidateID(t.ID); err != nil {
+		return keystore.Record{}, false, err
+	}
+	if t.ErasedAt.IsZero() {
+		t.ErasedAt = s.clock()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	defer tx.Rollback()
+	if tombstoned, err := hasTombstone(ctx, tx, t.ID); err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	} else if tombstoned {
+		return keystore.Record{}, false, nil
+	}
+	removed, err := getTx(ctx, tx, t.ID)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_us, reason) VALUES (?, ?, ?)`,
+		t.ID, t.ErasedAt.UnixMicro(), t.Reason); err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, t.ID); err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	if found {
+		// Move the write-ahead log into the database file and truncate it,
+		// so the pages that held the key survive in neither. Best effort: a
+		// long-running reader elsewhere can hold the log, and then the next
+		// deletion's checkpoint clears it.
+		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	return removed, found, nil
+}
+
+// GetTombstone implements keystore.Store.
+func (s *Store) GetTombstone(ctx context.Context, id string) (keystore.Tombstone, error) {
+	var erased int64
+	var reason string
+	err := s.db.QueryRowContext(ctx, `SELECT erased_us, reason FROM fieldcrypt_tombstones WHERE id = ?`, id).Scan(&erased, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keystore.Tombstone{}, keystore.ErrNotFound
+	} else if err != nil {
+		return keystore.Tombstone{}, s.fail("get tombstone", err)
+	}
+	return keystore.Tombstone{ID: id, ErasedAt: time.UnixMicro(erased).UTC(), Reason: reason}, nil
+}
+
+// Readmit implements keystore.Store.
+func (s *Store) Readmit(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = ?`, id); err != nil {
+		return s.fail("readmit", err)
+	}
+	return nil
+}
+
+// Scan implements keystore.Store.
+func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: scan limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT id, kek_id, wrapped, key_ids, version, created_us, updated_us
+		FROM fieldcrypt_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, s.fail("scan", err)
+	}
+	defer rows.Close()
+	var out []keystore.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, s.fail("scan", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("scan", err)
+	}
+	return out, nil
+}
+
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Store) fail(op string, err error) error {
+	return fmt.Errorf("keystore/sqlite: %s: %w", op, err)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func hasTombstone(ctx context.Context, q queryer, id string) (bool, error) {
+	var exists bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?)`, id).Scan(&exists)
+	return exists, err
+}
+
+func getTx(ctx context.Context, q queryer, id string) (keystore.Record, error) {
+	return scanRecord(q.QueryRowContext(ctx, `
+		SELECT id, kek_id, wrapped, key_ids, version, created_us, updated_us
+		FROM fieldcrypt_keys WHERE id = ?`, id))
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(row scanner) (keystore.Record, error) {
+	var (
+		id, kekID, keyIDs         string
+		wrapped                   []byte
+		version, created, updated int64
+	)
+	if err := row.Scan(&id, &kekID, &wrapped, &keyIDs, &version, &created, &updated); err != nil {
+		return keystore.Record{}, err
+	}
+	return toRecord(id, kekID, wrapped, keyIDs, version, created, updated)
+}
+
+func toRecord(id, kekID string, wrapped []byte, keyIDs string, version, created, updated int64) (keystore.Record, error) {
+	ids, err := parseKeyIDs(keyIDs)
+	if err != nil {
+		return keystore.Record{}, fmt.Errorf("keystore/sqlite: record has corrupt key ids: %w", err)
+	}
+	return keystore.Record{
+		ID:      id,
+		KEKID:   kekID,
+		Wrapped: wrapped,
+		KeyIDs:  ids,
+		Version: version,
+		Created: time.UnixMicro(created).UTC(),
+		Updated: time.UnixMicro(updated).UTC(),
+	}, nil
+}
+
+func formatKeyIDs(ids []uint32) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(id), 10))
+	}
+	return b.String()
+}
+
+func parseKeyIDs(s string) ([]uint32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	ids := make([]uint32, len(parts))
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = uint32(n)
+	}
+	return ids, nil
+}

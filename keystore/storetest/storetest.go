@@ -1,0 +1,398 @@
+// Package storetest is the conformance suite every keystore.Store must pass.
+// A store's own test calls Run with a function that returns a new, empty
+// store.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+)
+
+// Run runs the conformance suite. newStore must return a new, empty store
+// each time it is called; it may register cleanups on t.
+func Run(t *testing.T, newStore func(t *testing.T) keystore.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s keystore.Store)
+	}{
+		{"GetMissing", testGetMissing},
+		{"CreateGet", testCreateGet},
+		{"CreateExistingLoses", testCreateExistingLoses},
+		{"CreateInvalid", testCreateInvalid},
+		{"ReturnedRecordsAreCopies", testCopies},
+		{"Update", testUpdate},
+		{"Delete", testDelete},
+		{"DeleteNeverCreated", testDeleteNeverCreated},
+		{"Readmit", testReadmit},
+		{"Scan", testScan},
+		{"CreateRace", testCreateRace},
+		{"CreateDeleteRace", testCreateDeleteRace},
+		{"CanceledContext", testCanceledContext},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+func rec(id string, wrapped string) keystore.Record {
+	return keystore.Record{ID: id, KEKID: "kek:1", Wrapped: []byte(wrapped), KeyIDs: []uint32{7, 9}}
+}
+
+func testGetMissing(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "nobody"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetTombstone(ctx, "nobody"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("GetTombstone(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateGet(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	before := time.Now().Add(-time.Second)
+	got, created, err := s.Create(ctx, rec("a", "wrapped-a"))
+	if err != nil || !created {
+		t.Fatalf("Create = %v, %v; want created", created, err)
+	}
+	if got.Version != 1 {
+		t.Errorf("Version = %d, want 1", got.Version)
+	}
+	if got.Created.Before(before) || got.Created.After(time.Now().Add(time.Second)) || !got.Updated.Equal(got.Created) {
+		t.Errorf("Created = %v, Updated = %v; want now, equal", got.Created, got.Updated)
+	}
+	read, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	assertSame(t, read, got)
+	if string(read.Wrapped) != "wrapped-a" || read.KEKID != "kek:1" || fmt.Sprint(read.KeyIDs) != "[7 9]" {
+		t.Errorf("Get = %+v, want the created record", read)
+	}
+}
+
+func testCreateExistingLoses(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	first, _, err := s.Create(ctx, rec("a", "first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, created, err := s.Create(ctx, rec("a", "second"))
+	if err != nil {
+		t.Fatalf("second Create = %v", err)
+	}
+	if created {
+		t.Fatal("second Create reported created")
+	}
+	if string(second.Wrapped) != "first" {
+		t.Errorf("second Create returned %q, want the winner's record", second.Wrapped)
+	}
+	assertSame(t, second, first)
+}
+
+func testCreateInvalid(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	long := string(bytes.Repeat([]byte("x"), keystore.MaxIDLength+1))
+	for _, r := range []keystore.Record{
+		rec("", "w"),
+		rec(long, "w"),
+		rec("has space", "w"),
+		rec("tab\t", "w"),
+		rec("ünïcode", "w"),
+		{ID: "a", Wrapped: []byte("w")},
+		{ID: "a", KEKID: "k"},
+	} {
+		if _, _, err := s.Create(ctx, r); !errors.Is(err, keystore.ErrInvalid) {
+			t.Errorf("Create(%q, kek %q, %d bytes) = %v, want ErrInvalid", r.ID, r.KEKID, len(r.Wrapped), err)
+		}
+	}
+	if recs, err := s.Scan(ctx, "", 10); err != nil || len(recs) != 0 {
+		t.Errorf("after invalid creates, Scan = %d records, %v; want none", len(recs), err)
+	}
+}
+
+func testCopies(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	r := rec("a", "wrapped")
+	got, _, err := s.Create(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Wrapped[0] = 'X'
+	got.Wrapped[1] = 'Y'
+	got.KeyIDs[0] = 99
+	read, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(read.Wrapped) != "wrapped" || read.KeyIDs[0] != 7 {
+		t.Errorf("store shares memory with its callers: read %q %v", read.Wrapped, read.KeyIDs)
+	}
+}
+
+func testUpdate(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	if _, err := s.Update(ctx, rec("a", "x")); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("Update(missing) = %v, want ErrNotFound", err)
+	}
+	v1, _, err := s.Create(ctx, rec("a", "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := v1
+	next.Wrapped = []byte("two")
+	next.KEKID = "kek:2"
+	next.KeyIDs = []uint32{1, 2, 3}
+	v2, err := s.Update(ctx, next)
+	if err != nil {
+		t.Fatalf("Update = %v", err)
+	}
+	if v2.Version != 2 || string(v2.Wrapped) != "two" || v2.KEKID != "kek:2" || len(v2.KeyIDs) != 3 {
+		t.Errorf("Update returned %+v", v2)
+	}
+	if !v2.Created.Equal(v1.Created) || v2.Updated.Before(v1.Updated) {
+		t.Errorf("Update times: created %v→%v, updated %v→%v", v1.Created, v2.Created, v1.Updated, v2.Updated)
+	}
+	read, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, read, v2)
+
+	// An update against the old version must lose.
+	stale := v1
+	stale.Wrapped = []byte("stale")
+	if _, err := s.Update(ctx, stale); !errors.Is(err, keystore.ErrConflict) {
+		t.Fatalf("stale Update = %v, want ErrConflict", err)
+	}
+	if read, _ := s.Get(ctx, "a"); string(read.Wrapped) != "two" {
+		t.Errorf("stale Update changed the record to %q", read.Wrapped)
+	}
+}
+
+func testDelete(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	created, _, err := s.Create(ctx, rec("a", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	removed, found, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"})
+	if err != nil || !found {
+		t.Fatalf("Delete = %v, %v; want found", found, err)
+	}
+	assertSame(t, removed, created)
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, keystore.ErrTombstoned) {
+		t.Errorf("Get after Delete = %v, want ErrTombstoned", err)
+	}
+	if _, _, err := s.Create(ctx, rec("a", "again")); !errors.Is(err, keystore.ErrTombstoned) {
+		t.Errorf("Create after Delete = %v, want ErrTombstoned", err)
+	}
+	if _, err := s.Update(ctx, created); !errors.Is(err, keystore.ErrTombstoned) {
+		t.Errorf("Update after Delete = %v, want ErrTombstoned", err)
+	}
+	ts, err := s.GetTombstone(ctx, "a")
+	if err != nil {
+		t.Fatalf("GetTombstone = %v", err)
+	}
+	if ts.ID != "a" || !ts.ErasedAt.Equal(at) || ts.Reason != "request" {
+		t.Errorf("GetTombstone = %+v", ts)
+	}
+	// A second delete keeps the first tombstone.
+	_, found, err = s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "retention"})
+	if err != nil || found {
+		t.Fatalf("second Delete = %v, %v; want not found, no error", found, err)
+	}
+	if ts2, _ := s.GetTombstone(ctx, "a"); !ts2.ErasedAt.Equal(at) || ts2.Reason != "request" {
+		t.Errorf("second Delete replaced the tombstone: %+v", ts2)
+	}
+	if recs, _ := s.Scan(ctx, "", 10); len(recs) != 0 {
+		t.Errorf("Scan after Delete returned %d records", len(recs))
+	}
+}
+
+func testDeleteNeverCreated(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	_, found, err := s.Delete(ctx, keystore.Tombstone{ID: "ghost", Reason: "request"})
+	if err != nil || found {
+		t.Fatalf("Delete(never created) = %v, %v", found, err)
+	}
+	ts, err := s.GetTombstone(ctx, "ghost")
+	if err != nil || ts.ErasedAt.IsZero() {
+		t.Fatalf("GetTombstone = %+v, %v; want a tombstone stamped with the time", ts, err)
+	}
+	if _, _, err := s.Create(ctx, rec("ghost", "w")); !errors.Is(err, keystore.ErrTombstoned) {
+		t.Errorf("Create after Delete = %v, want ErrTombstoned", err)
+	}
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "bad id"}); !errors.Is(err, keystore.ErrInvalid) {
+		t.Errorf("Delete(invalid id) = %v, want ErrInvalid", err)
+	}
+}
+
+func testReadmit(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	if err := s.Readmit(ctx, "never-erased"); err != nil {
+		t.Fatalf("Readmit(no tombstone) = %v", err)
+	}
+	if _, _, err := s.Create(ctx, rec("a", "old")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Readmit(ctx, "a"); err != nil {
+		t.Fatalf("Readmit = %v", err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("Get after Readmit = %v, want ErrNotFound (the old key stays gone)", err)
+	}
+	got, created, err := s.Create(ctx, rec("a", "new"))
+	if err != nil || !created || string(got.Wrapped) != "new" || got.Version != 1 {
+		t.Errorf("Create after Readmit = %+v, %v, %v", got, created, err)
+	}
+}
+
+func testScan(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	want := map[string]bool{}
+	for i := range 25 {
+		id := fmt.Sprintf("id-%02d", (i*7)%25) // created out of order
+		if _, _, err := s.Create(ctx, rec(id, "w")); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = true
+	}
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "id-13", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "id-13")
+
+	var got []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("Scan does not terminate")
+		}
+		recs, err := s.Scan(ctx, after, 7)
+		if err != nil {
+			t.Fatalf("Scan = %v", err)
+		}
+		if len(recs) > 7 {
+			t.Fatalf("Scan returned %d records, limit 7", len(recs))
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if r.ID <= after {
+				t.Fatalf("Scan after %q returned %q: not increasing", after, r.ID)
+			}
+			if len(r.Wrapped) == 0 || r.Version != 1 {
+				t.Errorf("Scan record %q is incomplete: %+v", r.ID, r)
+			}
+			got = append(got, r.ID)
+			after = r.ID
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Scan returned %d records, want %d: %v", len(got), len(want), got)
+	}
+	for _, id := range got {
+		if !want[id] {
+			t.Errorf("Scan returned unexpected %q", id)
+		}
+	}
+	if _, err := s.Scan(ctx, "", 0); !errors.Is(err, keystore.ErrInvalid) {
+		t.Errorf("Scan(limit 0) = %v, want ErrInvalid", err)
+	}
+}
+
+func testCreateRace(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	const n = 16
+	var wg sync.WaitGroup
+	results := make([]keystore.Record, n)
+	createdBy := make([]bool, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], createdBy[i], errs[i] = s.Create(ctx, rec("raced", fmt.Sprintf("creator-%d", i)))
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("creator %d: %v", i, errs[i])
+		}
+		if createdBy[i] {
+			winners++
+		}
+		if !bytes.Equal(results[i].Wrapped, results[0].Wrapped) {
+			t.Errorf("creator %d sees %q, creator 0 sees %q: not one winner", i, results[i].Wrapped, results[0].Wrapped)
+		}
+	}
+	if winners != 1 {
+		t.Errorf("%d creators won, want exactly 1", winners)
+	}
+}
+
+func testCreateDeleteRace(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("subject-%d", i)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, _, err := s.Create(ctx, rec(id, "w"))
+			if err != nil && !errors.Is(err, keystore.ErrTombstoned) {
+				t.Errorf("Create(%s) = %v", id, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
+				t.Errorf("Delete(%s) = %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Whichever ran first, the erasure wins: no key survives.
+	for i := range n {
+		id := fmt.Sprintf("subject-%d", i)
+		if _, err := s.Get(ctx, id); !errors.Is(err, keystore.ErrTombstoned) {
+			t.Errorf("Get(%s) after racing Create and Delete = %v, want ErrTombstoned", id, err)
+		}
+	}
+}
+
+func testCanceledContext(t *testing.T, s keystore.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Create(ctx, rec("a", "w")); err == nil {
+		t.Error("Create with a canceled context succeeded")
+	}
+	if _, err := s.Get(context.Background(), "a"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("a canceled Create left a record behind: Get = %v", err)
+	}
+}
+
+func assertSame(t *testing.T, got, want keystore.Record) {
+	t.Helper()
+	if got.ID != want.ID || got.KEKID != want.KEKID || !bytes.Equal(got.Wrapped, want.Wrapped) ||
+		fmt.Sprint(got.KeyIDs) != fmt.Sprint(want.KeyIDs) || got.Version != want.Version ||
+		!got.Created.Equal(want.Created) || !got.Updated.Equal(want.Updated) {
+		t.Errorf("records differ:\n got  %+v\n want %+v", got, want)
+	}
+}
