@@ -1,0 +1,194 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func ciphertext(n int) []byte {
+	ct := make([]byte, n)
+	for i := range ct {
+		ct[i] = byte(i*31 + 7)
+	}
+	return ct
+}
+
+func TestTextRoundTrip(t *testing.T) {
+	for _, mode := range []Mode{Randomized, Deterministic} {
+		for _, n := range []int{minRandomized, 34, 35, 36, 100, 1000} {
+			ct := ciphertext(n)
+			text := string(AppendText(nil, mode, ct))
+			if len(text) != TextLen(n) {
+				t.Errorf("TextLen(%d) = %d, text is %d", n, TextLen(n), len(text))
+			}
+			if !strings.HasPrefix(text, "fc1"+string(rune(mode))+".") || !LooksSealedText(text) {
+				t.Errorf("text %q has the wrong prefix", text[:8])
+			}
+			gotMode, got, err := ParseText(text, nil)
+			if err != nil || gotMode != mode || !bytes.Equal(got, ct) {
+				t.Fatalf("ParseText(AppendText(%c, %d bytes)) = %c, %d bytes, %v", mode, n, gotMode, len(got), err)
+			}
+			scratch := []byte("prefix")
+			_, got, err = ParseText(text, scratch)
+			if err != nil || !bytes.Equal(got, ct) {
+				t.Fatalf("ParseText with scratch = %v", err)
+			}
+		}
+	}
+}
+
+func TestBinaryRoundTrip(t *testing.T) {
+	ct := ciphertext(40)
+	b := AppendBinary(nil, Deterministic, ct)
+	if b[0] != 0xFC || b[1] != 1 || b[2] != 'd' {
+		t.Fatalf("binary header = % x", b[:3])
+	}
+	mode, got, err := ParseBinary(b)
+	if err != nil || mode != Deterministic || !bytes.Equal(got, ct) {
+		t.Fatalf("ParseBinary = %c, %v", mode, err)
+	}
+}
+
+func TestParseTextRejects(t *testing.T) {
+	valid := string(AppendText(nil, Randomized, ciphertext(40)))
+	body := valid[TextPrefixLen:]
+	cases := []struct {
+		name, in string
+		want     error
+	}{
+		{"empty", "", ErrNotSealed},
+		{"plaintext", "alice@example.com", ErrNotSealed},
+		{"prefix only uppercase", "FC1a." + body, ErrNotSealed},
+		{"future version", "fc2a." + body, ErrUnsupportedVersion},
+		{"unknown mode", "fc1x." + body, ErrMalformed},
+		{"empty body", "fc1a.", ErrMalformed},
+		{"too short randomized", string(AppendText(nil, Randomized, ciphertext(minRandomized-1))), ErrMalformed},
+		{"too short deterministic", string(AppendText(nil, Deterministic, ciphertext(minDeterministic-1))), ErrMalformed},
+		{"standard alphabet", "fc1a." + strings.NewReplacer("-", "+", "_", "/").Replace(body) + "+/", ErrMalformed},
+		{"padding", "fc1a." + body + "=", ErrMalformed},
+		{"newline", "fc1a." + body[:10] + "\n" + body[10:], ErrMalformed},
+		{"carriage return", "fc1a." + body[:10] + "\r" + body[10:], ErrMalformed},
+		{"space", "fc1a." + body[:10] + " " + body[10:], ErrMalformed},
+		{"dangling base64 character", "fc1a." + body + "AAA", ErrMalformed},
+	}
+	for _, tc := range cases {
+		_, _, err := ParseText(tc.in, nil)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: ParseText = %v, want %v", tc.name, err, tc.want)
+		}
+		if err != nil && len(tc.in) > 12 && strings.Contains(err.Error(), tc.in[5:12]) {
+			t.Errorf("%s: error %q echoes the value", tc.name, err)
+		}
+	}
+}
+
+// TestParseTextCanonical checks that no two texts decode to one ciphertext:
+// a 41-byte ciphertext leaves unused bits in its last base64 character, and
+// setting them must be refused.
+func TestParseTextCanonical(t *testing.T) {
+	valid := string(AppendText(nil, Randomized, ciphertext(41)))
+	last := valid[len(valid)-1]
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := 0; i < len(alphabet); i++ {
+		c := alphabet[i]
+		if c == last {
+			continue
+		}
+		_, got, err := ParseText(valid[:len(valid)-1]+string(c), nil)
+		if err == nil && bytes.Equal(got, ciphertext(41)) {
+			t.Fatalf("last character %q decodes to the same ciphertext as %q", c, last)
+		}
+	}
+}
+
+func TestParseBinaryRejects(t *testing.T) {
+	ct := ciphertext(40)
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"nil", nil, ErrNotSealed},
+		{"plaintext", []byte("hello"), ErrNotSealed},
+		{"header only", []byte{0xFC, 1, 'a'}, ErrMalformed},
+		{"future version", append([]byte{0xFC, 2, 'a'}, ct...), ErrUnsupportedVersion},
+		{"unknown mode", append([]byte{0xFC, 1, 'z'}, ct...), ErrMalformed},
+		{"too short", append([]byte{0xFC, 1, 'a'}, ct[:minRandomized-1]...), ErrMalformed},
+	}
+	for _, tc := range cases {
+		if _, _, err := ParseBinary(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("%s: ParseBinary = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestAssociatedDataLayout freezes the byte layout: changing it would make
+// every stored ciphertext unreadable.
+func TestAssociatedDataLayout(t *testing.T) {
+	got := hex.EncodeToString(AppendAssociatedData(nil, "cust-1", "Customer", "Email"))
+	want := hex.EncodeToString([]byte("fieldcrypt/field/v1")) +
+		"00000006" + hex.EncodeToString([]byte("cust-1")) +
+		"00000008" + hex.EncodeToString([]byte("Customer")) +
+		"00000005" + hex.EncodeToString([]byte("Email"))
+	if got != want {
+		t.Errorf("AD =\n %s\nwant\n %s", got, want)
+	}
+}
+
+func TestAssociatedDataIsInjective(t *testing.T) {
+	parts := [][3]string{
+		{"ab", "c", "d"}, {"a", "bc", "d"}, {"a", "b", "cd"}, {"abc", "", "d"},
+		{"", "abc", "d"}, {"a", "", "bcd"}, {"a\x00", "b", "c"}, {"a", "\x00b", "c"},
+	}
+	seen := map[string][3]string{}
+	for _, p := range parts {
+		ad := string(AppendAssociatedData(nil, p[0], p[1], p[2]))
+		if prev, ok := seen[ad]; ok {
+			t.Errorf("%q and %q give the same associated data", prev, p)
+		}
+		seen[ad] = p
+	}
+}
+
+func FuzzParseText(f *testing.F) {
+	requireSeeds(f, "FuzzParseText")
+	f.Add(string(AppendText(nil, Randomized, ciphertext(40))))
+	f.Fuzz(func(t *testing.T, s string) {
+		mode, ct, err := ParseText(s, nil)
+		if err != nil {
+			return
+		}
+		// Whatever parses must be exactly what we would write.
+		if again := string(AppendText(nil, mode, ct)); again != s {
+			t.Fatalf("ParseText accepted a non-canonical text: %q re-encodes as %q", s, again)
+		}
+	})
+}
+
+func FuzzParseBinary(f *testing.F) {
+	requireSeeds(f, "FuzzParseBinary")
+	f.Add(AppendBinary(nil, Deterministic, ciphertext(30)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mode, ct, err := ParseBinary(b)
+		if err != nil {
+			return
+		}
+		if again := AppendBinary(nil, mode, ct); !bytes.Equal(again, b) {
+			t.Fatalf("ParseBinary accepted % x, which re-encodes as % x", b, again)
+		}
+	})
+}
+
+// requireSeeds fails if the checked-in seed corpus is missing, so that a
+// fuzz target can never silently run on nothing but f.Add.
+func requireSeeds(f *testing.F, name string) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "fuzz", name))
+	if err != nil || len(entries) == 0 {
+		f.Fatalf("seed corpus testdata/fuzz/%s is empty or missing: %v", name, err)
+	}
+}

@@ -1,0 +1,220 @@
+// Package subjectkey holds the keys of one data subject (or the global keys)
+// and their serialized form, which the KEK wraps.
+//
+// A bundle is three Tink keysets:
+//
+//	AEAD   AES-256-GCM   `pii:"encrypt"` fields; rotation adds a new primary
+//	DAEAD  AES-SIV       `pii:"encrypt,deterministic"` fields; never rotated,
+//	                     so equal values keep giving equal ciphertexts
+//	PRF    HMAC-SHA256   derived keys (subject references for the global
+//	                     bundle; token and index keys later); never rotated
+//
+// # Serialized form (before wrapping)
+//
+//	"FCKB" VERSION(1 byte = 1) COUNT(1 byte)
+//	COUNT times: PURPOSE(1 byte) LEN(4 bytes, big-endian) TINK-BINARY-KEYSET
+//
+// PURPOSE is 'a' (AEAD), 'd' (DAEAD) or 'p' (PRF); each appears once.
+//
+// The serialized form holds plaintext key material. It exists only between
+// generation or unwrapping and the next step, and is zeroed after use on a
+// best-effort basis (Tink and the garbage collector may keep copies).
+package subjectkey
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/daead"
+	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Keys are the primitives of one bundle, ready to use. Safe for concurrent
+// use. They never print.
+type Keys struct {
+	AEAD   tink.AEAD
+	DAEAD  tink.DeterministicAEAD
+	PRF    *prf.Set
+	KeyIDs []uint32 // ids of every key in the bundle (not secret)
+}
+
+// String never reveals key material.
+func (k *Keys) String() string { return "subjectkey.Keys([redacted])" }
+
+// GoString never reveals key material.
+func (k *Keys) GoString() string { return k.String() }
+
+// Bundle is the set of keysets of one subject, as handles.
+type Bundle struct {
+	aead, daead, prf *keyset.Handle
+}
+
+// ErrCorrupt reports a serialized bundle that cannot be parsed. Since the
+// KEK authenticates what it unwraps, this means a bug or a bundle written by
+// a newer release, never tampering.
+var ErrCorrupt = errors.New("subjectkey: corrupt key bundle")
+
+const (
+	magic   = "FCKB"
+	version = 1
+)
+
+// New generates a bundle of fresh random keys.
+func New() (*Bundle, error) {
+	a, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: generate AEAD key: %w", err)
+	}
+	d, err := keyset.NewHandle(daead.AESSIVKeyTemplate())
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: generate deterministic key: %w", err)
+	}
+	p, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: generate PRF key: %w", err)
+	}
+	return &Bundle{aead: a, daead: d, prf: p}, nil
+}
+
+// Marshal serializes the bundle. The result holds plaintext keys: wrap it
+// and zero it (Zero) at once.
+func (b *Bundle) Marshal() ([]byte, error) {
+	var out bytes.Buffer
+	out.WriteString(magic)
+	out.WriteByte(version)
+	out.WriteByte(3)
+	for _, part := range []struct {
+		purpose byte
+		h       *keyset.Handle
+	}{{'a', b.aead}, {'d', b.daead}, {'p', b.prf}} {
+		var ks bytes.Buffer
+		if err := insecurecleartextkeyset.Write(part.h, keyset.NewBinaryWriter(&ks)); err != nil {
+			return nil, fmt.Errorf("subjectkey: serialize: %w", err)
+		}
+		out.WriteByte(part.purpose)
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(ks.Len()))
+		out.Write(n[:])
+		out.Write(ks.Bytes())
+		Zero(ks.Bytes())
+	}
+	return out.Bytes(), nil
+}
+
+// Parse deserializes a bundle produced by Marshal.
+func Parse(data []byte) (*Bundle, error) {
+	if len(data) < len(magic)+2 || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
+	}
+	if data[len(magic)] != version {
+		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, data[len(magic)])
+	}
+	count := int(data[len(magic)+1])
+	rest := data[len(magic)+2:]
+	b := &Bundle{}
+	for range count {
+		if len(rest) < 5 {
+			return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+		}
+		purpose := rest[0]
+		n := binary.BigEndian.Uint32(rest[1:5])
+		rest = rest[5:]
+		if uint64(n) > uint64(len(rest)) {
+			return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+		}
+		h, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(rest[:n])))
+		if err != nil {
+			return nil, fmt.Errorf("%w: keyset: %v", ErrCorrupt, err)
+		}
+		rest = rest[n:]
+		var slot **keyset.Handle
+		switch purpose {
+		case 'a':
+			slot = &b.aead
+		case 'd':
+			slot = &b.daead
+		case 'p':
+			slot = &b.prf
+		default:
+			return nil, fmt.Errorf("%w: unknown purpose %q", ErrCorrupt, purpose)
+		}
+		if *slot != nil {
+			return nil, fmt.Errorf("%w: purpose %q twice", ErrCorrupt, purpose)
+		}
+		*slot = h
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+	}
+	if b.aead == nil || b.daead == nil || b.prf == nil {
+		return nil, fmt.Errorf("%w: missing keyset", ErrCorrupt)
+	}
+	return b, nil
+}
+
+// Keys builds the primitives.
+func (b *Bundle) Keys() (*Keys, error) {
+	a, err := aead.New(b.aead)
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: AEAD keyset: %w", err)
+	}
+	d, err := daead.New(b.daead)
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: deterministic keyset: %w", err)
+	}
+	p, err := prf.NewPRFSet(b.prf)
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: PRF keyset: %w", err)
+	}
+	return &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}, nil
+}
+
+// KeyIDs lists the ids of every key in the bundle.
+func (b *Bundle) KeyIDs() []uint32 {
+	var ids []uint32
+	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf} {
+		for _, k := range h.KeysetInfo().GetKeyInfo() {
+			ids = append(ids, k.GetKeyId())
+		}
+	}
+	return ids
+}
+
+// RotateAEAD adds a new AES-256-GCM key and makes it the primary. Old keys
+// stay, so ciphertexts they made keep opening. It returns the new key's id.
+func (b *Bundle) RotateAEAD() (uint32, error) {
+	m := keyset.NewManagerFromHandle(b.aead)
+	id, err := m.Add(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate: %w", err)
+	}
+	if err := m.SetPrimary(id); err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate: %w", err)
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate: %w", err)
+	}
+	b.aead = h
+	return id, nil
+}
+
+// WrapAssociatedData is the associated data a KEK binds to the wrapped
+// bundle stored under the given record ID, so that a wrapped bundle copied
+// to another record fails to unwrap.
+func WrapAssociatedData(recordID string) []byte {
+	const label = "fieldcrypt/keyset/v1"
+	ad := make([]byte, 0, len(label)+4+len(recordID))
+	ad = append(ad, label...)
+	ad = binary.BigEndian.AppendUint32(ad, uint32(len(recordID)))
+	return append(ad, recordID...)
+}
+
+// Zero overwrites b with zeros.
+func Zero(b []byte) { clear(b) }

@@ -1,0 +1,114 @@
+package pii
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+)
+
+// keyCache holds unwrapped subject keys, bounded in entries and time. An
+// entry may instead record that the subject is forgotten (a negative entry),
+// which a concurrent fill cannot overwrite: a load that started before a
+// Forget cannot bring the key back into this process.
+type keyCache struct {
+	mu      sync.Mutex
+	max     int
+	ttl     time.Duration
+	now     func() time.Time
+	entries map[string]*list.Element
+	lru     list.List // front: most recently used
+}
+
+type cacheEntry struct {
+	subject   string
+	keys      *subjectkey.Keys
+	forgotten bool
+	expires   time.Time
+}
+
+type cacheState uint8
+
+const (
+	cacheMiss cacheState = iota
+	cacheHit
+	cacheForgotten
+)
+
+func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
+	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element)}
+}
+
+func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[subject]
+	if !ok {
+		return nil, cacheMiss
+	}
+	e := el.Value.(*cacheEntry)
+	if !c.now().Before(e.expires) {
+		c.remove(el)
+		return nil, cacheMiss
+	}
+	c.lru.MoveToFront(el)
+	if e.forgotten {
+		return nil, cacheForgotten
+	}
+	return e.keys, cacheHit
+}
+
+// put caches keys for subject. It refuses (returns false) if the subject
+// has a live negative entry.
+func (c *keyCache) put(subject string, keys *subjectkey.Keys) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[subject]; ok {
+		e := el.Value.(*cacheEntry)
+		if e.forgotten && c.now().Before(e.expires) {
+			return false
+		}
+		c.remove(el)
+	}
+	c.insert(&cacheEntry{subject: subject, keys: keys})
+	return true
+}
+
+// forget replaces any entry for subject with a negative one.
+func (c *keyCache) forget(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[subject]; ok {
+		c.remove(el)
+	}
+	c.insert(&cacheEntry{subject: subject, forgotten: true})
+}
+
+// evict drops any entry for subject, positive or negative.
+func (c *keyCache) evict(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[subject]; ok {
+		c.remove(el)
+	}
+}
+
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+func (c *keyCache) insert(e *cacheEntry) {
+	e.expires = c.now().Add(c.ttl)
+	c.entries[e.subject] = c.lru.PushFront(e)
+	for c.lru.Len() > c.max {
+		c.remove(c.lru.Back())
+	}
+}
+
+func (c *keyCache) remove(el *list.Element) {
+	delete(c.entries, el.Value.(*cacheEntry).subject)
+	c.lru.Remove(el)
+}

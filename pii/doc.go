@@ -1,0 +1,138 @@
+// Package pii protects the personal data inside an application's own
+// structs. Tag the fields that hold personal data, call Seal before writing
+// a record and Open after reading it; each data subject (person) gets their
+// own key, and Forget erases a person by destroying that key.
+//
+//	type Customer struct {
+//		ID     string   `pii:"subject"`                 // whose data this is
+//		Name   string   `pii:"encrypt"`                 // randomized AEAD
+//		Email  string   `pii:"encrypt,deterministic"`   // equal emails, equal ciphertexts
+//		Notes  []byte   `pii:"encrypt,name=notes_v1"`   // name bound into the ciphertext
+//		Home   Address                                  // nested structs are walked
+//		Phones []Phone                                  // and so are slices, maps, pointers
+//	}
+//
+//	p, err := pii.New(ctx, kek, store)   // kek from kms/..., store from keystore/...
+//	err = p.Seal(ctx, &c)                // in place, all-or-nothing
+//	err = p.Open(ctx, &c)
+//	receipt, err := p.Forget(ctx, c.ID)  // c's data is unreadable everywhere
+//
+// # Tags
+//
+//	Tag                                  Meaning
+//	---------------------------------    ------------------------------------------------------------
+//	`pii:"subject"`                      This string field identifies the data subject. Every
+//	                                     encrypted field at this level and in nested structs
+//	                                     without a subject of their own uses that subject's key.
+//	`pii:"encrypt"`                      Encrypt with AES-256-GCM (Tink). Equal plaintexts give
+//	                                     different ciphertexts.
+//	`pii:"encrypt,deterministic"`        Encrypt with AES-SIV (Tink). Equal plaintexts of the same
+//	                                     subject and field give equal ciphertexts, so the column
+//	                                     can be compared for equality — and so anyone who sees
+//	                                     the data learns which of a person's values are equal
+//	                                     (the count of distinct values, repeats). Use it only
+//	                                     where that leak is acceptable.
+//	`pii:"encrypt,name=email_v1"`        Bind the stable name "email_v1" into the ciphertext
+//	                                     instead of the Go field name. Without name=, renaming the
+//	                                     Go field makes old values fail to open: give name= to
+//	                                     fields you may rename (or set it to the old name when you
+//	                                     do). Names: letters, digits and _ - . /
+//	`pii:"-"`                            Ignore this field and everything inside it.
+//	_ struct{} `pii:"scope=customer"`    Name this struct type's scope (see below) instead of
+//	                                     its Go type name, so the type can be renamed.
+//
+// Options combine: `pii:"encrypt,deterministic,name=email"`. Anything else is
+// an error, as are: a tag on an unexported field; encrypt on a type that
+// cannot hold a ciphertext (integers, time.Time, bools: format them as a
+// string and encrypt that); subject on a non-string; two subjects at one
+// level; two encrypted fields with one name at one level; an encrypted field
+// with no subject in reach; an unexported untagged field that holds
+// encrypted fields (fieldcrypt could not reach them: export it or tag it
+// `pii:"-"`).
+//
+// Such errors are *TagError values naming the type and the field. They are
+// found the first time a type is used, and cached, so a type fails the same
+// way every time. Call Check at start-up to fail fast:
+//
+//	if err := pii.Check[Customer](); err != nil { log.Fatal(err) }
+//
+// # Shapes
+//
+// Encrypted fields may be string or []byte (including named types such as
+// `type Email string`), or pointers, slices, arrays and map values of them,
+// nested to any depth: *string, []string, map[string][]byte, [3]string. Map
+// keys are never encrypted (they may be personal data: do not use them for
+// it). Untagged fields are walked into when they can hold encrypted fields:
+// nested structs, pointers to structs, slices, arrays and map values of
+// structs, and embedded structs.
+//
+// Embedded structs follow Go's promotion rules: their fields belong to the
+// embedding struct's level, with its subject and scope, under their own
+// names. Unlike encoding/json, a field that Go's shadowing hides is still
+// protected — it still holds data; if its name collides with another
+// encrypted field, give one of them name=. Values behind interface fields
+// are not walked.
+//
+// A sealed string field holds ASCII text "fc1a." (or "fc1d." for
+// deterministic) followed by unpadded base64url; plan its column for 4/3 of
+// the plaintext length in bytes plus 49 characters (33 for deterministic).
+// A sealed []byte holds 3 bytes of header and the Tink ciphertext: plaintext
+// plus 36 bytes (24 for deterministic).
+//
+// # What a ciphertext is bound to
+//
+// Every ciphertext is bound to its subject, its scope and its field name, by
+// AEAD associated data. Copying a sealed value to another person's record,
+// another field, or a field of another struct type makes Open fail with
+// ErrAuthentication. The scope is the Go name of the struct type that holds
+// the field (for a field of a nested struct, the nested type's name), unless
+// a blank field declares scope=. Elements of one slice or map field share a
+// binding: swapping two of a person's phone numbers within one slice is not
+// detected.
+//
+// # Empty values, nil values
+//
+// By default empty strings and empty []byte are left empty by Seal (so
+// emptiness is visible in stored data); WithEncryptEmpty encrypts them too.
+// Nil pointers, slices and maps stay nil. Open always leaves empty values
+// empty.
+//
+// # Errors
+//
+// Seal and Open are all-or-nothing: when they fail, the value is exactly as
+// it was. Errors wrap sentinels for errors.Is: ErrForgotten, ErrAuthentication,
+// ErrNotSealed, ErrMalformed, ErrNoSubject, ErrKeyNotFound, ErrInvalidArgument,
+// ErrCycle, and the KMS classes of package kms (kms.ErrUnavailable is worth a
+// retry; nothing is written when the KMS is down). Errors about a field are
+// *FieldError values carrying the field's path, such as
+// "Customer.Phones[2].Number"; no error ever holds a value, a key or a
+// ciphertext.
+//
+// # Keys and erasure
+//
+// The first Seal for a subject creates their keys (a Tink keyset), wraps
+// them with the key-encryption key (KEK) and stores them in the key store.
+// The store never sees the subject identifier: records are addressed by a
+// keyed hash of it, computed with the global keys (a keyset stored under a
+// reserved record the same way). Unwrapped keys are cached in memory,
+// bounded by WithKeyCache.
+//
+// Forget deletes the subject's keys and writes a tombstone: from then on,
+// Open fails with ErrForgotten (or shows WithErasedPlaceholder's text) and
+// Seal fails with ErrForgotten until Readmit. Everything sealed for the
+// subject, including copies in backups, can no longer be opened. Forget
+// returns a Receipt naming the destroyed keys without personal data.
+//
+// Time-to-forget: in the process that calls Forget, the key is unusable
+// when Forget returns. Other processes sharing the key store may keep using
+// a cached key until its cache entry expires: at most the cache TTL
+// (DefaultCacheTTL unless WithKeyCache says otherwise). A Seal that had
+// already fetched the key may finish after Forget returns; what it produces
+// can never be opened.
+//
+// # Concurrency
+//
+// A Protector is safe for concurrent use by many goroutines. Sealing or
+// opening one struct value from two goroutines at once is a data race, as
+// for any write to a value.
+package pii

@@ -1,0 +1,317 @@
+package pii
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+	"github.com/fieldcrypt/fieldcrypt/kms"
+)
+
+// globalRecordID is the key store record of the global keys. Subject
+// records are "s." followed by base64url, which never contains this name.
+const globalRecordID = "fieldcrypt.global"
+
+// keyring finds, creates and caches subject keys.
+type keyring struct {
+	kek          kms.KEK
+	batcher      kms.Batcher // nil if the KEK cannot batch
+	store        keystore.Store
+	cache        *keyCache
+	flights      singleflight.Group
+	global       *subjectkey.Keys
+	fetchTimeout time.Duration
+	batchSize    int
+}
+
+// recordID is the key store ID of subject: a keyed hash, so that neither the
+// store nor the KMS ever sees the subject identifier.
+func (r *keyring) recordID(subject string) (string, error) {
+	mac, err := r.global.PRF.ComputePrimaryPRF([]byte("fieldcrypt/subject/v1\x00"+subject), 32)
+	if err != nil {
+		return "", fmt.Errorf("pii: derive subject reference: %w", err)
+	}
+	return "s." + base64.RawURLEncoding.EncodeToString(mac), nil
+}
+
+// get returns the keys of subject, creating them if create is set and there
+// are none.
+func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
+	switch keys, state := r.cache.get(subject); state {
+	case cacheHit:
+		return keys, nil
+	case cacheForgotten:
+		return nil, ErrForgotten
+	}
+	flight := "o" + subject
+	if create {
+		flight = "c" + subject
+	}
+	// The load runs detached from the first caller's context, so that one
+	// caller giving up does not fail the others waiting on the same key;
+	// each caller still stops waiting when its own context ends.
+	ch := r.flights.DoChan(flight, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
+		defer cancel()
+		return r.load(lctx, subject, create)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*subjectkey.Keys), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *keyring) load(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
+	id, err := r.recordID(subject)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.store.Get(ctx, id)
+	var keys *subjectkey.Keys
+	switch {
+	case err == nil:
+		keys, err = r.unwrap(ctx, rec)
+	case errors.Is(err, keystore.ErrTombstoned):
+		r.cache.forget(subject)
+		return nil, ErrForgotten
+	case errors.Is(err, keystore.ErrNotFound) && create:
+		keys, err = r.create(ctx, id)
+	case errors.Is(err, keystore.ErrNotFound):
+		return nil, ErrKeyNotFound
+	default:
+		return nil, fmt.Errorf("pii: read subject key: %w", err)
+	}
+	if errors.Is(err, ErrForgotten) {
+		r.cache.forget(subject)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !r.cache.put(subject, keys) {
+		return nil, ErrForgotten // forgotten while we were loading
+	}
+	return keys, nil
+}
+
+// create makes, wraps and stores new keys under id. If another instance
+// creates them first, its keys are used.
+func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, error) {
+	bundle, raw, err := newBundle()
+	if err != nil {
+		return nil, err
+	}
+	defer subjectkey.Zero(raw)
+	wrapped, err := r.kek.Encrypt(ctx, raw, subjectkey.WrapAssociatedData(id))
+	if err != nil {
+		return nil, fmt.Errorf("pii: wrap new subject key: %w", err)
+	}
+	return r.store1(ctx, id, bundle, wrapped)
+}
+
+// store1 stores a freshly wrapped bundle, or uses the winner's if another
+// creator got there first.
+func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bundle, wrapped []byte) (*subjectkey.Keys, error) {
+	stored, created, err := r.store.Create(ctx, keystore.Record{ID: id, KEKID: r.kek.ID(), Wrapped: wrapped, KeyIDs: bundle.KeyIDs()})
+	if errors.Is(err, keystore.ErrTombstoned) {
+		return nil, ErrForgotten
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pii: store new subject key: %w", err)
+	}
+	if !created {
+		return r.unwrap(ctx, stored)
+	}
+	keys, err := bundle.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("pii: %w", err)
+	}
+	return keys, nil
+}
+
+func newBundle() (*subjectkey.Bundle, []byte, error) {
+	bundle, err := subjectkey.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pii: %w", err)
+	}
+	raw, err := bundle.Marshal()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pii: %w", err)
+	}
+	return bundle, raw, nil
+}
+
+func (r *keyring) unwrap(ctx context.Context, rec keystore.Record) (*subjectkey.Keys, error) {
+	raw, err := r.kek.Decrypt(ctx, rec.Wrapped, subjectkey.WrapAssociatedData(rec.ID))
+	if err != nil {
+		return nil, r.unwrapError(rec, err)
+	}
+	defer subjectkey.Zero(raw)
+	return parseKeys(raw)
+}
+
+func (r *keyring) unwrapError(rec keystore.Record, err error) error {
+	if rec.KEKID != r.kek.ID() {
+		return fmt.Errorf("pii: unwrap subject key (wrapped by KEK %q, this Protector uses %q): %w", rec.KEKID, r.kek.ID(), err)
+	}
+	return fmt.Errorf("pii: unwrap subject key: %w", err)
+}
+
+func parseKeys(raw []byte) (*subjectkey.Keys, error) {
+	bundle, err := subjectkey.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("pii: %w", err)
+	}
+	keys, err := bundle.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("pii: %w", err)
+	}
+	return keys, nil
+}
+
+// keyResult is the outcome of fetching one subject's keys in a batch.
+type keyResult struct {
+	keys *subjectkey.Keys
+	err  error
+}
+
+// getMany fetches the keys of many subjects (distinct, not in the cache),
+// unwrapping and wrapping in as few KMS round trips as the KEK allows.
+func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (map[string]keyResult, error) {
+	out := make(map[string]keyResult, len(subjects))
+	if r.batcher == nil || len(subjects) == 1 {
+		for _, s := range subjects {
+			keys, err := r.get(ctx, s, create)
+			out[s] = keyResult{keys, err}
+		}
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.fetchTimeout)
+	defer cancel()
+
+	type pending struct {
+		subject, id string
+		rec         keystore.Record
+	}
+	var toUnwrap, toCreate []pending
+	for _, s := range subjects {
+		id, err := r.recordID(s)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := r.store.Get(ctx, id)
+		switch {
+		case err == nil:
+			toUnwrap = append(toUnwrap, pending{s, id, rec})
+		case errors.Is(err, keystore.ErrTombstoned):
+			r.cache.forget(s)
+			out[s] = keyResult{err: ErrForgotten}
+		case errors.Is(err, keystore.ErrNotFound) && create:
+			toCreate = append(toCreate, pending{subject: s, id: id})
+		case errors.Is(err, keystore.ErrNotFound):
+			out[s] = keyResult{err: ErrKeyNotFound}
+		default:
+			return nil, fmt.Errorf("pii: read subject key: %w", err)
+		}
+	}
+
+	for start := 0; start < len(toUnwrap); start += r.batchSize {
+		chunk := toUnwrap[start:min(start+r.batchSize, len(toUnwrap))]
+		reqs := make([]kms.Request, len(chunk))
+		for i, p := range chunk {
+			reqs[i] = kms.Request{Data: p.rec.Wrapped, AssociatedData: subjectkey.WrapAssociatedData(p.id)}
+		}
+		res, err := r.batcher.DecryptBatch(ctx, reqs)
+		if err != nil {
+			return nil, fmt.Errorf("pii: unwrap subject keys: %w", err)
+		}
+		if len(res) != len(reqs) {
+			return nil, fmt.Errorf("pii: unwrap subject keys: KEK returned %d results for %d requests", len(res), len(reqs))
+		}
+		for i, p := range chunk {
+			if res[i].Err != nil {
+				out[p.subject] = keyResult{err: r.unwrapError(p.rec, res[i].Err)}
+				continue
+			}
+			keys, err := parseKeys(res[i].Data)
+			subjectkey.Zero(res[i].Data)
+			out[p.subject] = r.cached(p.subject, keys, err)
+		}
+	}
+
+	for start := 0; start < len(toCreate); start += r.batchSize {
+		chunk := toCreate[start:min(start+r.batchSize, len(toCreate))]
+		bundles := make([]*subjectkey.Bundle, len(chunk))
+		reqs := make([]kms.Request, len(chunk))
+		for i, p := range chunk {
+			bundle, raw, err := newBundle()
+			if err != nil {
+				return nil, err
+			}
+			bundles[i] = bundle
+			reqs[i] = kms.Request{Data: raw, AssociatedData: subjectkey.WrapAssociatedData(p.id)}
+		}
+		res, err := r.batcher.EncryptBatch(ctx, reqs)
+		for _, req := range reqs {
+			subjectkey.Zero(req.Data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pii: wrap new subject keys: %w", err)
+		}
+		if len(res) != len(reqs) {
+			return nil, fmt.Errorf("pii: wrap new subject keys: KEK returned %d results for %d requests", len(res), len(reqs))
+		}
+		for i, p := range chunk {
+			if res[i].Err != nil {
+				out[p.subject] = keyResult{err: fmt.Errorf("pii: wrap new subject key: %w", res[i].Err)}
+				continue
+			}
+			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
+			out[p.subject] = r.cached(p.subject, keys, err)
+		}
+	}
+	return out, nil
+}
+
+// cached caches a freshly loaded key and returns the result to report.
+func (r *keyring) cached(subject string, keys *subjectkey.Keys, err error) keyResult {
+	if errors.Is(err, ErrForgotten) {
+		r.cache.forget(subject)
+	}
+	if err != nil {
+		return keyResult{err: err}
+	}
+	if !r.cache.put(subject, keys) {
+		return keyResult{err: ErrForgotten}
+	}
+	return keyResult{keys: keys}
+}
+
+// loadGlobal loads the global keys, creating them on first use.
+func (r *keyring) loadGlobal(ctx context.Context) error {
+	rec, err := r.store.Get(ctx, globalRecordID)
+	var keys *subjectkey.Keys
+	switch {
+	case err == nil:
+		keys, err = r.unwrap(ctx, rec)
+	case errors.Is(err, keystore.ErrNotFound):
+		keys, err = r.create(ctx, globalRecordID)
+	case errors.Is(err, keystore.ErrTombstoned):
+		err = fmt.Errorf("pii: the global keys were deleted; every subject reference is lost")
+	}
+	if err != nil {
+		return fmt.Errorf("pii: load global keys: %w", err)
+	}
+	r.global = keys
+	return nil
+}
