@@ -64,14 +64,14 @@ func TestParseRejectsCorrupt(t *testing.T) {
 	b, _ := New()
 	raw, _ := b.Marshal()
 	cases := map[string][]byte{
-		"empty":        nil,
-		"bad magic":    append([]byte("XXXX"), raw[4:]...),
-		"bad version":  append(append([]byte{}, raw[:4]...), append([]byte{9}, raw[5:]...)...),
-		"truncated":    raw[:len(raw)-3],
-		"trailing":     append(append([]byte{}, raw...), 0),
-		"count 2":      append(append(append([]byte{}, raw[:5]...), 2), raw[6:]...),
-		"header only":  raw[:6],
-		"huge length":  append(append([]byte{}, raw[:7]...), 0xff, 0xff, 0xff, 0xff),
+		"empty":       nil,
+		"bad magic":   append([]byte("XXXX"), raw[4:]...),
+		"bad version": append(append([]byte{}, raw[:4]...), append([]byte{9}, raw[5:]...)...),
+		"truncated":   raw[:len(raw)-3],
+		"trailing":    append(append([]byte{}, raw...), 0),
+		"count 2":     append(append(append([]byte{}, raw[:5]...), 2), raw[6:]...),
+		"header only": raw[:6],
+		"huge length": append(append([]byte{}, raw[:7]...), 0xff, 0xff, 0xff, 0xff),
 	}
 	for name, in := range cases {
 		if _, err := Parse(in); !errors.Is(err, ErrCorrupt) {
