@@ -200,32 +200,21 @@ func (p *Protector) OpenAll(ctx context.Context, v any) error {
 }
 
 func (p *Protector) run(ctx context.Context, op string, v any, many bool) error {
-	roots, st, err := rootsOf(v, many)
-	if err != nil {
-		return err
-	}
 	w := p.getWalker()
 	defer p.putWalker(w)
 	w.skipEmpty = op == "open" || !p.encryptEmpty
-
-	name := st.typ.Name()
-	for i, root := range roots {
-		path := w.push(-1, name, -1)
-		if many {
-			path = w.push(path, "", int32(i))
+	if err := w.collect(v, many); err != nil {
+		if fe, ok := err.(*FieldError); ok {
+			fe.Op = op
 		}
-		w.walkStruct(root, st, st.scope, "", path, false)
-		if w.err != nil {
-			w.err.(*FieldError).Op = op
-			return w.err
-		}
+		return err
 	}
 	if len(w.jobs) == 0 {
 		return nil
 	}
 	if op == "open" {
 		if i, err := w.parseAll(p.migration); err != nil {
-			return &FieldError{Path: w.pathString(w.jobs[i].path), Op: op, Err: err}
+			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 		}
 	}
 	if err := p.resolveKeys(ctx, w, op, many); err != nil {
@@ -234,7 +223,7 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	for i := range w.jobs {
 		j := &w.jobs[i]
 		if err := p.transform(w, j, op); err != nil {
-			return &FieldError{Path: w.pathString(j.path), Op: op, Err: err}
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: err}
 		}
 	}
 	w.assign()
@@ -292,7 +281,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 			continue
 		}
 		if j.subject == "" {
-			return &FieldError{Path: w.pathString(j.path), Op: op, Err: ErrNoSubject}
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 		}
 		if lastKeys == nil && lastErr == nil || j.subject != lastSubject {
 			lastSubject = j.subject
@@ -307,31 +296,34 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 				j.keys = nil
 				continue
 			}
-			return &FieldError{Path: w.pathString(j.path), Op: op, Err: lastErr}
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: lastErr}
 		}
 		j.keys = lastKeys
 	}
 	return nil
 }
 
-// rootsOf returns the struct values to walk in v and their plan.
-func rootsOf(v any, many bool) ([]reflect.Value, *structPlan, error) {
+// collect is phase 1 for the value passed to Seal, Open or their batch
+// variants: a pointer to a struct, or a slice ([]T, []*T or a pointer to
+// either) of structs.
+func (w *walker) collect(v any, many bool) error {
 	rv := reflect.ValueOf(v)
 	if !many {
 		if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-			return nil, nil, fmt.Errorf("%w: want a non-nil pointer to a struct, got %T", ErrInvalidArgument, v)
+			return fmt.Errorf("%w: want a non-nil pointer to a struct, got %T", ErrInvalidArgument, v)
 		}
 		rp := planFor(rv.Elem().Type())
 		if rp.err != nil {
-			return nil, nil, rp.err
+			return rp.err
 		}
-		return []reflect.Value{rv.Elem()}, rp.st, nil
+		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", w.push(-1, rp.st.typ.Name(), -1), false)
+		return w.err
 	}
 	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Slice {
 		rv = rv.Elem()
 	}
 	if rv.Kind() != reflect.Slice {
-		return nil, nil, fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
+		return fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
 	}
 	et := rv.Type().Elem()
 	byPtr := et.Kind() == reflect.Pointer
@@ -339,14 +331,14 @@ func rootsOf(v any, many bool) ([]reflect.Value, *structPlan, error) {
 		et = et.Elem()
 	}
 	if et.Kind() != reflect.Struct {
-		return nil, nil, fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
+		return fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
 	}
 	rp := planFor(et)
 	if rp.err != nil {
-		return nil, nil, rp.err
+		return rp.err
 	}
-	roots := make([]reflect.Value, 0, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
+	root := w.push(-1, et.Name(), -1)
+	for i := 0; i < rv.Len() && w.err == nil; i++ {
 		e := rv.Index(i)
 		if byPtr {
 			if e.IsNil() {
@@ -354,9 +346,9 @@ func rootsOf(v any, many bool) ([]reflect.Value, *structPlan, error) {
 			}
 			e = e.Elem()
 		}
-		roots = append(roots, e)
+		w.walkStruct(e, rp.st, rp.st.scope, "", w.push(root, "", int32(i)), false)
 	}
-	return roots, rp.st, nil
+	return w.err
 }
 
 func (p *Protector) getWalker() *walker {

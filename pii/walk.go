@@ -32,8 +32,13 @@ type job struct {
 	field   *fieldPlan
 	scope   string
 	subject string
-	path    int32 // index into walker.paths
-	keys    *subjectkey.Keys
+	// path locates the value for error messages: an index into
+	// walker.paths. For a value held directly by its field (the common
+	// case), path is the enclosing struct's node and direct is set, and the
+	// field's name completes the path; no node is pushed for it.
+	path   int32
+	direct bool
+	keys   *subjectkey.Keys
 
 	// Open only: the parsed ciphertext (aliasing walker.ct or inBytes).
 	mode envelope.Mode
@@ -109,6 +114,14 @@ func (w *walker) push(parent int32, name string, index int32) int32 {
 	return int32(len(w.paths) - 1)
 }
 
+// jobPath renders the path of a job's value.
+func (w *walker) jobPath(j *job) string {
+	if j.direct {
+		return w.pathString(j.path) + "." + j.field.goName
+	}
+	return w.pathString(j.path)
+}
+
 // pathString renders the path of node i, such as "Customer.Phones[2].Number".
 func (w *walker) pathString(i int32) string {
 	var steps []pathNode
@@ -152,11 +165,13 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 			w.walkInline(fv, f.node, scope, subject, path)
 			continue
 		}
-		p := w.push(path, f.goName, -1)
-		if f.name != "" {
-			w.walkLeaf(fv, f.node, f, scope, subject, p)
-		} else {
-			w.walkNested(fv, f.node, subject, p)
+		switch {
+		case f.node.kind == nString || f.node.kind == nBytes:
+			w.walkLeaf(fv, f.node, f, scope, subject, path, true)
+		case f.name != "":
+			w.walkLeaf(fv, f.node, f, scope, subject, w.push(path, f.goName, -1), false)
+		default:
+			w.walkNested(fv, f.node, subject, w.push(path, f.goName, -1))
 		}
 	}
 }
@@ -187,24 +202,24 @@ func (w *walker) walkNested(v reflect.Value, n *node, subject string, path int32
 }
 
 // walkLeaf follows a field tagged encrypt down to its string and []byte
-// values, and makes a job of each.
-func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, path int32) {
+// values, and makes a job of each. direct: v is the field itself.
+func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, path int32, direct bool) {
 	switch n.kind {
 	case nString:
 		s := v.String()
 		if s == "" && w.skipEmpty {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, path: path})
+		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, path: path, direct: direct})
 	case nBytes:
 		b := v.Bytes()
 		if b == nil || (len(b) == 0 && w.skipEmpty) {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, path: path})
+		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, path: path, direct: direct})
 	default:
 		w.walkContainer(v, n, path, func(elem reflect.Value, p int32) {
-			w.walkLeaf(elem, n.elem, f, scope, subject, p)
+			w.walkLeaf(elem, n.elem, f, scope, subject, p, false)
 		})
 	}
 }

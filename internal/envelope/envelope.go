@@ -45,6 +45,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Mode says which primitive produced a ciphertext.
@@ -129,10 +130,8 @@ func ParseText(s string, scratch []byte) (Mode, []byte, error) {
 	body := s[TextPrefixLen:]
 	// The base64 decoder skips CR and LF even in strict mode; a sealed
 	// value has exactly one encoding, so refuse them.
-	for i := 0; i < len(body); i++ {
-		if body[i] == '\r' || body[i] == '\n' {
-			return 0, nil, fmt.Errorf("%w: line break in base64", ErrMalformed)
-		}
+	if strings.IndexByte(body, '\n') >= 0 || strings.IndexByte(body, '\r') >= 0 {
+		return 0, nil, fmt.Errorf("%w: line break in base64", ErrMalformed)
 	}
 	// Copy the text into scratch and decode after it, so that a reused
 	// scratch buffer makes parsing allocation-free.
