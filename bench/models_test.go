@@ -1,4 +1,4 @@
-// Code generated for the benchmarks; DO NOT EDIT by hand (see gen in RESULTS.md).
+// The benchmark model types: structs with 1, 6 and 24 encrypted string fields.
 
 package bench
 

@@ -50,6 +50,7 @@ type fieldPlan struct {
 
 type structPlan struct {
 	typ   reflect.Type
+	name  string // typ.Name(), kept for error paths
 	scope string
 	// subject is the index path to this level's subject field, through
 	// inline embedded structs; nil if the level has none.
@@ -111,7 +112,7 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 	if st, ok := b.local[t]; ok {
 		return st // in progress (a recursive type) or built in this batch
 	}
-	st := &structPlan{typ: t, names: map[string]string{}}
+	st := &structPlan{typ: t, name: t.Name(), names: map[string]string{}}
 	b.local[t] = st
 	for i := 0; i < t.NumField(); i++ {
 		if err := b.addField(st, t.Field(i)); err != nil {

@@ -48,7 +48,8 @@ type config struct {
 type Option func(*config) error
 
 // WithKeyCache bounds the cache of unwrapped subject keys: at most entries
-// subjects, each kept at most ttl after it was loaded. ttl is also this
+// subjects, each kept at most ttl (plus up to 100 ms: the cache reads a
+// coarse clock) after it was loaded. ttl is also this
 // process's time-to-forget: after another process calls Forget, this one may
 // keep using the subject's key for up to ttl (for stores that cannot notify
 // it sooner). Forget in this process takes effect here at once.
@@ -126,17 +127,20 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		cacheTTL:     DefaultCacheTTL,
 		fetchTimeout: DefaultFetchTimeout,
 		batchSize:    DefaultBatchSize,
-		now:          time.Now,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
 			return nil, err
 		}
 	}
+	cacheClock := c.now
+	if c.now == nil {
+		c.now, cacheClock = time.Now, coarseNow
+	}
 	ring := &keyring{
 		kek:          kek,
 		store:        store,
-		cache:        newKeyCache(c.cacheEntries, c.cacheTTL, c.now),
+		cache:        newKeyCache(c.cacheEntries, c.cacheTTL, cacheClock),
 		fetchTimeout: c.fetchTimeout,
 		batchSize:    c.batchSize,
 	}
@@ -316,7 +320,7 @@ func (w *walker) collect(v any, many bool) error {
 		if rp.err != nil {
 			return rp.err
 		}
-		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", w.push(-1, rp.st.typ.Name(), -1), false)
+		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", w.push(-1, rp.st.name, -1), false)
 		return w.err
 	}
 	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Slice {
@@ -337,7 +341,7 @@ func (w *walker) collect(v any, many bool) error {
 	if rp.err != nil {
 		return rp.err
 	}
-	root := w.push(-1, et.Name(), -1)
+	root := w.push(-1, rp.st.name, -1)
 	for i := 0; i < rv.Len() && w.err == nil; i++ {
 		e := rv.Index(i)
 		if byPtr {

@@ -77,8 +77,9 @@ type walker struct {
 	// sealing unless the Protector encrypts empty values.
 	skipEmpty bool
 
-	// Scratch buffers, reused between calls. They may hold plaintext and
-	// are cleared before the walker is returned to its pool.
+	// Scratch buffers, reused between calls. Those that may hold plaintext
+	// or a subject identifier are cleared before the walker is returned to
+	// its pool.
 	ad, pt, ct, out []byte
 }
 
@@ -103,10 +104,10 @@ func (w *walker) reset() {
 	w.depth = 0
 	w.onStack = nil
 	w.err = nil
+	// ad holds the subject identifier and pt plaintext: zero them. ct and
+	// out only ever hold ciphertext.
 	clear(w.ad[:cap(w.ad)])
 	clear(w.pt[:cap(w.pt)])
-	clear(w.ct[:cap(w.ct)])
-	clear(w.out[:cap(w.out)])
 }
 
 func (w *walker) push(parent int32, name string, index int32) int32 {
