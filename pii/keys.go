@@ -232,11 +232,9 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 			reqs[i] = kms.Request{Data: p.rec.Wrapped, AssociatedData: subjectkey.WrapAssociatedData(p.id)}
 		}
 		res, err := r.batcher.DecryptBatch(ctx, reqs)
+		res, err = checkBatch("unwrap subject keys", len(reqs), res, err)
 		if err != nil {
-			return nil, fmt.Errorf("pii: unwrap subject keys: %w", err)
-		}
-		if len(res) != len(reqs) {
-			return nil, fmt.Errorf("pii: unwrap subject keys: KEK returned %d results for %d requests", len(res), len(reqs))
+			return nil, err
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
@@ -262,14 +260,12 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 			reqs[i] = kms.Request{Data: raw, AssociatedData: subjectkey.WrapAssociatedData(p.id)}
 		}
 		res, err := r.batcher.EncryptBatch(ctx, reqs)
+		res, err = checkBatch("wrap new subject keys", len(reqs), res, err)
 		for _, req := range reqs {
 			subjectkey.Zero(req.Data)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("pii: wrap new subject keys: %w", err)
-		}
-		if len(res) != len(reqs) {
-			return nil, fmt.Errorf("pii: wrap new subject keys: KEK returned %d results for %d requests", len(res), len(reqs))
+			return nil, err
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
@@ -281,6 +277,20 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		}
 	}
 	return out, nil
+}
+
+// checkBatch checks the result of a batch KEK call of n requests: a
+// whole-batch error is labelled with what, and a KEK that does not answer
+// every request is an error rather than a silent mismatch between results
+// and subjects.
+func checkBatch(what string, n int, res []kms.Result, err error) ([]kms.Result, error) {
+	if err != nil {
+		return nil, fmt.Errorf("pii: %s: %w", what, err)
+	}
+	if len(res) != n {
+		return nil, fmt.Errorf("pii: %s: KEK returned %d results for %d requests", what, len(res), n)
+	}
+	return res, nil
 }
 
 // cached caches a freshly loaded key and returns the result to report.

@@ -652,3 +652,63 @@ func TestErrorsNeverHoldValues(t *testing.T) {
 }
 
 var _ keystore.Store = (*memory.Store)(nil)
+
+// TestBatchItemErrorLandsOnItsRecord swaps two subjects' wrapped keys in the
+// store and checks that the batch unwrap of OpenAll fails for exactly those
+// two: results are matched to the right subjects, and a wrapped key moved
+// to another record does not unwrap.
+func TestBatchItemErrorLandsOnItsRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cs := []Customer{sampleCustomer("b0"), sampleCustomer("b1"), sampleCustomer("b2")}
+	if err := e.p.SealAll(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.store.Scan(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Swap two subjects' wrapped keys: both must now fail to unwrap (a wrap
+	// is bound to its record ID), and the third subject must not.
+	p2 := e.protector(t)
+	var ids []string
+	for _, rec := range recs {
+		if rec.ID != "fieldcrypt.global" {
+			ids = append(ids, rec.ID)
+		}
+	}
+	if len(ids) != 3 {
+		t.Fatalf("want 3 subject records, have %d", len(ids))
+	}
+	a, _ := e.store.Get(ctx, ids[0])
+	b, _ := e.store.Get(ctx, ids[1])
+	a.Wrapped, b.Wrapped = b.Wrapped, a.Wrapped
+	if _, err := e.store.Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Update(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	before := []Customer{deepCopy(cs[0]), deepCopy(cs[1]), deepCopy(cs[2])}
+	err = p2.OpenAll(ctx, cs)
+	if !errors.Is(err, kms.ErrAuthentication) {
+		t.Fatalf("OpenAll with swapped wrapped keys = %v, want kms.ErrAuthentication", err)
+	}
+	if !reflect.DeepEqual(cs, before) {
+		t.Error("failed OpenAll changed the records")
+	}
+	// The one record whose key was left alone still opens on its own.
+	opened := 0
+	for i := range cs {
+		c := deepCopy(cs[i])
+		if p2.Open(ctx, &c) == nil {
+			opened++
+			if c.Name != "Ada Lovelace" {
+				t.Errorf("record %d opened to %q", i, c.Name)
+			}
+		}
+	}
+	if opened != 1 {
+		t.Errorf("%d records open after swapping two keys, want exactly 1", opened)
+	}
+}
