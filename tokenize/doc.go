@@ -1,0 +1,41 @@
+// Package tokenize provides format-preserving encryption: FF1 (NIST SP
+// 800-38G Rev. 1) and token formats built on it, for values that must keep
+// their shape after protection — a card number that still fits its column,
+// an SSN with its dashes, a phone number, an email address.
+//
+// It imports nothing else of fieldcrypt and can be used on its own.
+//
+// # FF1
+//
+// NewFF1 takes an AES key (128, 192 or 256 bits) and an alphabet of 2 to
+// 65,536 distinct characters; the alphabet's order defines the numerals.
+// Encrypt and Decrypt take a tweak of any length per call. Domain limits:
+//
+//   - radix^length must be at least 1,000,000 (MinDomain), as the standard
+//     requires; shorter inputs fail with ErrDomainTooSmall. That is at least
+//     6 digits, 4 characters of a 36-letter alphabet, or 20 bits.
+//   - inputs are at most 65,536 characters (MaxLength; the standard allows
+//     up to 2^32-1).
+//
+// Inputs whose halves fit in 64 bits (up to 38 decimal digits, 24
+// characters of base 36) take a fast path on machine integers with at most
+// one allocation (the result string; CryptNumerals allocates nothing).
+// Longer inputs use math/big. Both paths pass the NIST sample and ACVP
+// vectors in testdata/ff1.json and agree on random inputs.
+//
+// An FF1 is immutable and safe for concurrent use.
+//
+// FF3 and FF3-1 are not provided: NIST's 2025 draft of SP 800-38G Rev. 1
+// withdraws them.
+//
+// # What FF1 does not hide
+//
+// FF1 is deterministic: with the same key and tweak, equal inputs give equal
+// outputs. That is what makes tokens joinable, and it means anyone who sees
+// tokens learns which values are equal. Small domains are weak even above
+// the minimum: an attacker who can obtain tokens for chosen values can
+// tokenize all of a million-value domain. Where what would be tokenized is
+// small (few digits left once kept parts are removed), the token formats
+// refuse rather than produce a weak token; such values need vaulted
+// (random, stored) tokens instead.
+package tokenize
