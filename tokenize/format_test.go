@@ -60,7 +60,7 @@ func TestFormatsRoundTripAndKeepShape(t *testing.T) {
 		{PAN, "4111111111111111", panKept},
 		{PAN, "4111 1111 1111 1111", panKept},
 		{PAN, "5500-0000-0000-0004", panKept},
-		{PAN, "4222222222222", panKept},   // 13 digits
+		{PAN, "4222222222222", panKept},       // 13 digits
 		{PAN, "6011000990139424009", panKept}, // 19 digits
 		{Phone, "+442079460000", func(v, tok string) bool { return tok[:3] == "+44" }},
 		{Phone, "+14155552671", func(v, tok string) bool { return tok[:2] == "+1" }},
