@@ -37,12 +37,25 @@
 //	                                     Go field makes old values fail to open: give name= to
 //	                                     fields you may rename (or set it to the old name when you
 //	                                     do). Names: letters, digits and _ - . /
+//	`pii:"token,format=pan"`             Replace the value with a format-preserving token (FF1,
+//	                                     package tokenize) that keeps its shape: pan keeps the
+//	                                     first digit and last four and always fails the Luhn
+//	                                     check. Formats: digits, ssn, pan, phone, email, alnum.
+//	                                     Tokens are deterministic: equal values of one subject
+//	                                     and field give equal tokens. The key is the subject's,
+//	                                     so Forget shreds tokens too. Strings only.
+//	`pii:"token,format=pan,scope=global"` Use the global token key instead: equal values give
+//	                                     equal tokens across subjects (for joins), and such
+//	                                     tokens SURVIVE Forget — see SurvivingFields. Needs no
+//	                                     subject.
+//	`pii:"token,format=ssn,name=tax_id"` name= works as for encrypt: it is the FF1 tweak.
 //	`pii:"-"`                            Ignore this field and everything inside it.
 //	_ struct{} `pii:"scope=customer"`    Name this struct type's scope (see below) instead of
 //	                                     its Go type name, so the type can be renamed.
 //
 // Options combine: `pii:"encrypt,deterministic,name=email"`. Anything else is
-// an error, as are: a tag on an unexported field; encrypt on a type that
+// an error (token without format=, an unknown format, token on []byte), as
+// are: a tag on an unexported field; encrypt on a type that
 // cannot hold a ciphertext (integers, time.Time, bools: format them as a
 // string and encrypt that); subject on a non-string; two subjects at one
 // level; two encrypted fields with one name at one level; an encrypted field
@@ -116,6 +129,14 @@
 // keyed hash of it, computed with the global keys (a keyset stored under a
 // reserved record the same way). Unwrapped keys are cached in memory,
 // bounded by WithKeyCache.
+//
+// Token values that are too small a domain for FF1 (fewer than 6 digits
+// left to encipher, an email local part like "ada") fail Seal with an error
+// wrapping tokenize.ErrInvalidValue: such values need vaulted tokens, which
+// this release does not provide. Migration mode cannot tell tokens from
+// plaintext (they share a format), except for pan (real card numbers pass
+// the Luhn check, tokens never do): Open in migration mode fails with
+// ErrAmbiguousToken on other token fields.
 //
 // Forget deletes the subject's keys and writes a tombstone: from then on,
 // Open fails with ErrForgotten (or shows WithErasedPlaceholder's text) and

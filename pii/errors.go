@@ -41,6 +41,11 @@ var (
 
 	// ErrCycle: the value refers to itself through pointers.
 	ErrCycle = errors.New("pii: pointer cycle")
+
+	// ErrAmbiguousToken: Open in migration mode met a token field whose
+	// format cannot tell a token from a plaintext value (every format but
+	// pan). Tokenize such columns in bulk before reading them with Open.
+	ErrAmbiguousToken = errors.New("pii: migration mode cannot tell a token from a plaintext value in this field")
 )
 
 // TagError reports a `pii` tag that cannot be used, or a type that cannot be

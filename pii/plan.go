@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
+	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
 // A plan says, for one struct type, where its protected values are and how
@@ -39,10 +40,16 @@ type fieldPlan struct {
 	index  int
 	goName string
 	node   *node
-	// For `pii:"encrypt"` fields: the stable name bound into associated
-	// data, and the mode values are sealed with.
+	// For `pii:"encrypt"` and `pii:"token"` fields: the stable name bound
+	// into associated data (or the token tweak), and the mode values are
+	// sealed with.
 	name string
 	mode envelope.Mode
+	// For `pii:"token"` fields: the format, whether the token key is the
+	// global one, and the FF1 tweak (derived from name).
+	token  tokenize.Format
+	global bool
+	tweak  []byte
 	// inline marks an embedded struct (or pointer to one): its fields are
 	// promoted, so they belong to this struct's subject and scope.
 	inline bool
@@ -173,8 +180,8 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		st.subject = []int{f.Index[0]}
 		return nil
 
-	case verbEncrypt:
-		n, reason := b.leafNode(f.Type)
+	case verbEncrypt, verbToken:
+		n, reason := b.leafNode(f.Type, tg.verb == verbEncrypt)
 		if n == nil {
 			return b.tagError(st, f, "%s", reason)
 		}
@@ -190,7 +197,12 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		if tg.deterministic {
 			mode = envelope.Deterministic
 		}
-		st.fields = append(st.fields, fieldPlan{index: f.Index[0], goName: f.Name, node: n, name: name, mode: mode})
+		fp := fieldPlan{index: f.Index[0], goName: f.Name, node: n, name: name, mode: mode}
+		if tg.verb == verbToken {
+			fp.token, fp.global = tg.format, tg.global
+			fp.tweak = []byte("fieldcrypt/token/v1\x00" + name)
+		}
+		st.fields = append(st.fields, fp)
 		return nil
 	}
 
@@ -265,18 +277,22 @@ func (b *builder) newNode(n *node) *node {
 	return n
 }
 
-// leafNode returns the node for a field tagged encrypt, or nil and why not.
-func (b *builder) leafNode(t reflect.Type) (*node, string) {
+// leafNode returns the node for a field tagged encrypt (bytes allowed) or
+// token (strings only), or nil and why not.
+func (b *builder) leafNode(t reflect.Type, bytesOK bool) (*node, string) {
 	switch t.Kind() {
 	case reflect.String:
 		return b.newNode(&node{kind: nString, typ: t, work: true}), ""
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
+			if !bytesOK {
+				return nil, "tokens are text: token applies to string fields, not []byte"
+			}
 			return b.newNode(&node{kind: nBytes, typ: t, work: true}), ""
 		}
 		fallthrough
 	case reflect.Pointer, reflect.Map:
-		elem, reason := b.leafNode(t.Elem())
+		elem, reason := b.leafNode(t.Elem(), bytesOK)
 		if elem == nil {
 			return nil, reason
 		}
@@ -286,7 +302,7 @@ func (b *builder) leafNode(t reflect.Type) (*node, string) {
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil, fmt.Sprintf("%v has a fixed length and cannot hold a ciphertext: use []byte", t)
 		}
-		elem, reason := b.leafNode(t.Elem())
+		elem, reason := b.leafNode(t.Elem(), bytesOK)
 		if elem == nil {
 			return nil, reason
 		}
@@ -409,7 +425,7 @@ func checkRoot(st *structPlan) error {
 		}
 		hasSubject = hasSubject || st.subject != nil
 		for _, f := range st.fields {
-			if f.name != "" && !hasSubject {
+			if f.name != "" && !f.global && !hasSubject {
 				return &TagError{Type: st.typ, Field: f.goName, Reason: "encrypted field has no subject: add a `pii:\"subject\"` string field to this struct or to one that encloses it"}
 			}
 			if err := walkNode(f.node, hasSubject); err != nil {

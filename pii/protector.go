@@ -173,6 +173,52 @@ func Check[T any]() error {
 	return planFor(t).err
 }
 
+// SurvivingFields lists the fields of T (as paths such as
+// "Customer.Card") whose protection survives Forget: tokens with
+// scope=global, made with the global key so that equal values join across
+// subjects. After Forget, an application that must erase a person
+// completely clears these fields in its own records. It returns nil if T
+// has none, and the TagError if T's tags are invalid.
+func SurvivingFields[T any]() ([]string, error) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%w: %v is not a struct type", ErrInvalidArgument, t)
+	}
+	rp := planFor(t)
+	if rp.err != nil {
+		return nil, rp.err
+	}
+	var out []string
+	seen := map[*structPlan]bool{}
+	var walk func(st *structPlan, path string)
+	walk = func(st *structPlan, path string) {
+		if seen[st] {
+			return
+		}
+		seen[st] = true
+		for _, f := range st.fields {
+			p := path + "." + f.goName
+			if f.inline {
+				p = path
+			}
+			if f.global {
+				out = append(out, p)
+			}
+			for n := f.node; n != nil; n = n.elem {
+				if n.kind == nStruct {
+					walk(n.st, p)
+				}
+			}
+		}
+		delete(seen, st)
+	}
+	walk(rp.st, rp.st.name)
+	return out, nil
+}
+
 // Seal encrypts, in place, every tagged field of the struct v points to,
 // creating the subject's key on first use. It is all-or-nothing: on error v
 // is exactly as it was. Values reached through pointers, slices and maps are
@@ -261,7 +307,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 		seen := map[string]bool{}
 		for i := range w.jobs {
 			s := w.jobs[i].subject
-			if s == "" || seen[s] || w.jobs[i].skip {
+			if s == "" || seen[s] || w.jobs[i].skip || w.jobs[i].field.global {
 				continue
 			}
 			seen[s] = true
@@ -282,6 +328,10 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 	for i := range w.jobs {
 		j := &w.jobs[i]
 		if j.skip {
+			continue
+		}
+		if j.field.global {
+			j.keys = p.ring.global
 			continue
 		}
 		if j.subject == "" {

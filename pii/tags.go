@@ -3,6 +3,8 @@ package pii
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
 // tagName is the struct tag key fieldcrypt reads.
@@ -16,6 +18,7 @@ const (
 	verbSubject             // `pii:"subject"`
 	verbEncrypt             // `pii:"encrypt"`
 	verbScope               // `pii:"scope=NAME"` on a blank field
+	verbToken               // `pii:"token,format=pan"`
 )
 
 // tag is a parsed `pii` struct tag.
@@ -24,6 +27,8 @@ type tag struct {
 	deterministic bool
 	name          string // name=, the stable name bound into associated data
 	scope         string // scope=, on a blank field only
+	format        tokenize.Format
+	global        bool // token,scope=global
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -49,10 +54,10 @@ func parseTag(s string) (tag, error) {
 		if err := checkStableName("scope", t.scope); err != nil {
 			return tag{}, err
 		}
-	case head == "token" || strings.HasPrefix(head, "token="):
-		return tag{}, fmt.Errorf("format-preserving tokens are not available yet in this release")
+	case head == "token":
+		t.verb = verbToken
 	default:
-		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, encrypt, scope=NAME or -", head)
+		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, encrypt, token, scope=NAME or -", head)
 	}
 	seen := map[string]bool{}
 	for _, opt := range parts[1:] {
@@ -64,16 +69,27 @@ func parseTag(s string) (tag, error) {
 		switch {
 		case t.verb == verbEncrypt && opt == "deterministic":
 			t.deterministic = true
-		case t.verb == verbEncrypt && key == "name" && hasValue:
+		case (t.verb == verbEncrypt || t.verb == verbToken) && key == "name" && hasValue:
 			if err := checkStableName("name", value); err != nil {
 				return tag{}, err
 			}
 			t.name = value
+		case t.verb == verbToken && key == "format" && hasValue:
+			f, err := tokenize.ParseFormat(value)
+			if err != nil {
+				return tag{}, err
+			}
+			t.format = f
+		case t.verb == verbToken && key == "scope" && (value == "subject" || value == "global"):
+			t.global = value == "global"
 		case opt == "":
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
 			return tag{}, fmt.Errorf("unknown option %q for %s", opt, head)
 		}
+	}
+	if t.verb == verbToken && t.format == "" {
+		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum")
 	}
 	return t, nil
 }

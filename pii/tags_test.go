@@ -104,8 +104,31 @@ type (
 		_  string `pii:"encrypt"`
 		ID string `pii:"subject"`
 	}
-	tokenNotYet struct {
+	tokenNoFormat struct {
 		ID  string `pii:"subject"`
+		SSN string `pii:"token"`
+	}
+	tokenBadFormat struct {
+		ID  string `pii:"subject"`
+		SSN string `pii:"token,format=iban"`
+	}
+	tokenBytes struct {
+		ID  string `pii:"subject"`
+		SSN []byte `pii:"token,format=ssn"`
+	}
+	tokenDeterministic struct {
+		ID  string `pii:"subject"`
+		SSN string `pii:"token,format=ssn,deterministic"`
+	}
+	tokenBadScope struct {
+		ID  string `pii:"subject"`
+		SSN string `pii:"token,format=ssn,scope=team"`
+	}
+	tokenInt struct {
+		ID  string `pii:"subject"`
+		SSN int    `pii:"token,format=ssn"`
+	}
+	tokenNoSubject struct {
 		SSN string `pii:"token,format=ssn"`
 	}
 	hiddenNested struct {
@@ -157,7 +180,13 @@ func TestBadTags(t *testing.T) {
 		{scopeOnField{}, "ID", "unknown option"},
 		{scopeTwice{}, "_", "scope declared twice"},
 		{blankWithEncrypt{}, "_", "blank field"},
-		{tokenNotYet{}, "SSN", "not available"},
+		{tokenNoFormat{}, "SSN", "token needs format="},
+		{tokenBadFormat{}, "SSN", "unknown format"},
+		{tokenBytes{}, "SSN", "tokens are text"},
+		{tokenDeterministic{}, "SSN", "unknown option"},
+		{tokenBadScope{}, "SSN", "unknown option"},
+		{tokenInt{}, "SSN", "cannot hold"},
+		{tokenNoSubject{}, "SSN", "no subject"},
 		{hiddenNested{}, "home", "unexported field holds protected fields"},
 		{badNested{}, "Zip", "cannot hold a ciphertext"},
 		{promotedSubjectClash{}, "Base", "two subject fields"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
 // Seal and Open run in three phases, which is what makes them
@@ -357,8 +358,16 @@ func (w *walker) assign() {
 	}
 }
 
-// sealJob encrypts one job's input.
+// sealJob encrypts or tokenizes one job's input.
 func (w *walker) sealJob(j *job) error {
+	if j.field.token != "" {
+		tk, err := j.keys.Tokenizer()
+		if err != nil {
+			return err
+		}
+		j.outStr, err = tk.Tokenize(j.field.token, j.field.tweak, j.in)
+		return err
+	}
 	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
 	var pt []byte
 	if j.isBytes {
@@ -394,7 +403,9 @@ func (w *walker) sealJob(j *job) error {
 func (w *walker) parseAll(migration bool) (failed int, err error) {
 	need := 0
 	for i := range w.jobs {
-		need += 2 * len(w.jobs[i].in)
+		if w.jobs[i].field.token == "" {
+			need += 2 * len(w.jobs[i].in)
+		}
 	}
 	if cap(w.ct) < need {
 		w.ct = make([]byte, 0, need)
@@ -403,6 +414,14 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 	for i := range w.jobs {
 		j := &w.jobs[i]
 		var err error
+		if j.field.token != "" {
+			if migration {
+				if err := tokenInMigration(j); err != nil {
+					return i, err
+				}
+			}
+			continue
+		}
 		if j.isBytes {
 			j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
 		} else {
@@ -423,8 +442,37 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 	return 0, nil
 }
 
-// openJob decrypts one job's parsed ciphertext.
+// tokenInMigration decides, in migration mode, whether a token field's
+// value is a plaintext to leave alone. Tokens keep the format of values, so
+// only pan can tell: real card numbers pass the Luhn check, pan tokens never
+// do. For the other formats, guessing would turn plaintext into garbage, so
+// it is an error.
+func tokenInMigration(j *job) error {
+	if j.field.token == tokenize.PAN {
+		digits := make([]byte, 0, len(j.in))
+		for i := 0; i < len(j.in); i++ {
+			if c := j.in[i]; c >= '0' && c <= '9' {
+				digits = append(digits, c)
+			}
+		}
+		if tokenize.LuhnValid(string(digits)) {
+			j.skip = true
+		}
+		return nil
+	}
+	return ErrAmbiguousToken
+}
+
+// openJob decrypts or detokenizes one job's input.
 func (w *walker) openJob(j *job) error {
+	if j.field.token != "" {
+		tk, err := j.keys.Tokenizer()
+		if err != nil {
+			return err
+		}
+		j.outStr, err = tk.Detokenize(j.field.token, j.field.tweak, j.in)
+		return err
+	}
 	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
 	var pt []byte
 	var err error

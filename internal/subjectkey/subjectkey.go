@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/daead"
@@ -33,6 +34,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
 // Keys are the primitives of one bundle, ready to use. Safe for concurrent
@@ -42,6 +45,31 @@ type Keys struct {
 	DAEAD  tink.DeterministicAEAD
 	PRF    *prf.Set
 	KeyIDs []uint32 // ids of every key in the bundle (not secret)
+
+	tokenOnce sync.Once
+	tokenizer *tokenize.Tokenizer
+	tokenErr  error
+}
+
+// Tokenizer returns the format-preserving tokenizer of this bundle. Its FF1
+// key is derived from the bundle's PRF key, so destroying the bundle
+// destroys the token key too. It is built on first use and kept.
+func (k *Keys) Tokenizer() (*tokenize.Tokenizer, error) {
+	k.tokenOnce.Do(func() {
+		raw, err := k.PRF.ComputePrimaryPRF([]byte("fieldcrypt/token-key/v1"), 32)
+		if err != nil {
+			k.tokenErr = fmt.Errorf("subjectkey: derive token key: %w", err)
+			return
+		}
+		key, err := tokenize.NewKey(raw)
+		Zero(raw)
+		if err != nil {
+			k.tokenErr = err
+			return
+		}
+		k.tokenizer, k.tokenErr = tokenize.NewTokenizer(key)
+	})
+	return k.tokenizer, k.tokenErr
 }
 
 // String never reveals key material.

@@ -1,8 +1,10 @@
-package tokenize
+package bench
 
 import (
 	"crypto/aes"
 	"testing"
+
+	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
 // BenchmarkAESBlock is the floor FF1 is measured against: one AES-128 block
@@ -17,7 +19,7 @@ func BenchmarkAESBlock(b *testing.B) {
 }
 
 func benchFF1(b *testing.B, alphabet, input string, tweak []byte, decrypt bool) {
-	f, err := NewFF1(GenerateKey(), alphabet)
+	f, err := tokenize.NewFF1(tokenize.GenerateKey(), alphabet)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,5 +57,48 @@ func BenchmarkFF1(b *testing.B) {
 	for _, c := range cases {
 		b.Run("encrypt/"+c.name, func(b *testing.B) { benchFF1(b, c.alphabet, c.input, c.tweak, false) })
 		b.Run("decrypt/"+c.name, func(b *testing.B) { benchFF1(b, c.alphabet, c.input, c.tweak, true) })
+	}
+}
+
+// BenchmarkTokenFormat measures each token format, tokenize and
+// detokenize, on a typical value.
+func BenchmarkTokenFormat(b *testing.B) {
+	tk, err := tokenize.NewTokenizer(tokenize.GenerateKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tweak := []byte("fieldcrypt/token/v1\x00Card")
+	cases := []struct {
+		f     tokenize.Format
+		value string
+	}{
+		{tokenize.Digits, "0012345678"},
+		{tokenize.SSN, "078-05-1120"},
+		{tokenize.PAN, "4111 1111 1111 1111"},
+		{tokenize.Phone, "+442079460000"},
+		{tokenize.Email, "ada.lovelace@example.com"},
+		{tokenize.Alnum, "AB-1234-xyz"},
+	}
+	for _, c := range cases {
+		tok, err := tk.Tokenize(c.f, tweak, c.value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("tokenize/"+string(c.f), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tk.Tokenize(c.f, tweak, c.value); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("detokenize/"+string(c.f), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tk.Detokenize(c.f, tweak, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
