@@ -14,8 +14,9 @@
 //   - radix^length must be at least 1,000,000 (MinDomain), as the standard
 //     requires; shorter inputs fail with ErrDomainTooSmall. That is at least
 //     6 digits, 4 characters of a 36-letter alphabet, or 20 bits.
-//   - inputs are at most 65,536 characters (MaxLength; the standard allows
-//     up to 2^32-1).
+//   - inputs are at most 4,096 characters (MaxLength; the standard allows
+//     up to 2^32-1, but the math/big path's cost grows with the square of
+//     the length, and no personal-data value needs more).
 //
 // Inputs whose halves fit in 64 bits (up to 38 decimal digits, 24
 // characters of base 36) take a fast path on machine integers with at most
