@@ -13,7 +13,7 @@ trap 'rm -f "$out"' EXIT
 
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
-echo "command: bench/run.sh $count  ($count interleaved passes of: bench.test -test.run '^\$' -test.bench 'Seal|Open|TinkBaseline' -test.benchmem)"
+echo "command: bench/run.sh $count  ($count interleaved passes of: bench.test -test.run '^\$' -test.bench 'Seal|Open|TinkBaseline|AESBlock|FF1|TokenFormat' -test.benchmem)"
 echo
 # One binary, whole passes interleaved: every benchmark of a pass sees the
 # same machine conditions as its baseline.
@@ -21,7 +21,7 @@ bin=$(mktemp)
 trap 'rm -f "$out" "$bin"' EXIT
 go test -c -o "$bin" ./bench
 for _ in $(seq "$count"); do
-  (cd bench && "$bin" -test.run '^$' -test.bench 'Seal|Open|TinkBaseline' -test.benchmem) >> "$out"
+  (cd bench && "$bin" -test.run '^$' -test.bench 'Seal|Open|TinkBaseline|AESBlock|FF1|TokenFormat' -test.benchmem) >> "$out"
 done
 
 awk '
@@ -52,4 +52,13 @@ END {
     }
   }
   for (name in n) if (name ~ /SealCold/) printf "%-36s %12.0f %8s %8s\n", name, median(name), bytes[name], allocs[name]
+  if ("BenchmarkAESBlock" in n) {
+    aes = median("BenchmarkAESBlock")
+    printf "\n%-44s %10s %8s %8s %14s\n", "FF1 and tokens (median of runs)", "ns/op", "B/op", "allocs", "vs 11 AES blks"
+    printf "%-44s %10.1f %8s %8s %14s\n", "BenchmarkAESBlock (one block, the floor)", aes, "0", "0", ""
+    k = 0
+    for (name in n) if (name ~ /FF1|TokenFormat/) names[++k] = name
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (names[j] < names[i]) { t = names[i]; names[i] = names[j]; names[j] = t }
+    for (i = 1; i <= k; i++) printf "%-44s %10.0f %8s %8s %13.2fx\n", names[i], median(names[i]), bytes[names[i]], allocs[names[i]], median(names[i]) / (11 * aes)
+  }
 }' "$out"

@@ -111,3 +111,14 @@ func ExampleCheck() {
 	// <nil>
 	// pii: field pii_test.Bad.Age: int cannot hold a ciphertext: encrypt applies to string and []byte fields (and pointers, slices, arrays and maps of them); format the value as a string and encrypt that
 }
+
+func ExampleSurvivingFields() {
+	type Payment struct {
+		ID   string `pii:"subject"`
+		Card string `pii:"token,format=pan"`               // shredded by Forget
+		Join string `pii:"token,format=pan,scope=global"` // survives Forget
+	}
+	fields, err := pii.SurvivingFields[Payment]()
+	fmt.Println(fields, err)
+	// Output: [Payment.Join] <nil>
+}
