@@ -115,7 +115,7 @@ func ExampleCheck() {
 func ExampleSurvivingFields() {
 	type Payment struct {
 		ID   string `pii:"subject"`
-		Card string `pii:"token,format=pan"`               // shredded by Forget
+		Card string `pii:"token,format=pan"`              // shredded by Forget
 		Join string `pii:"token,format=pan,scope=global"` // survives Forget
 	}
 	fields, err := pii.SurvivingFields[Payment]()
