@@ -361,12 +361,7 @@ func (w *walker) assign() {
 // sealJob encrypts or tokenizes one job's input.
 func (w *walker) sealJob(j *job) error {
 	if j.field.token != "" {
-		tk, err := j.keys.Tokenizer()
-		if err != nil {
-			return err
-		}
-		j.outStr, err = tk.Tokenize(j.field.token, j.field.tweak, j.in)
-		return err
+		return tokenJob(j, true)
 	}
 	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
 	var pt []byte
@@ -442,6 +437,21 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 	return 0, nil
 }
 
+// tokenJob tokenizes (seal) or detokenizes one job's input with the
+// tokenizer of its keys.
+func tokenJob(j *job, seal bool) error {
+	tk, err := j.keys.Tokenizer()
+	if err != nil {
+		return err
+	}
+	if seal {
+		j.outStr, err = tk.Tokenize(j.field.token, j.field.tweak, j.in)
+	} else {
+		j.outStr, err = tk.Detokenize(j.field.token, j.field.tweak, j.in)
+	}
+	return err
+}
+
 // tokenInMigration decides, in migration mode, whether a token field's
 // value is a plaintext to leave alone. Tokens keep the format of values, so
 // only pan can tell: real card numbers pass the Luhn check, pan tokens never
@@ -466,12 +476,7 @@ func tokenInMigration(j *job) error {
 // openJob decrypts or detokenizes one job's input.
 func (w *walker) openJob(j *job) error {
 	if j.field.token != "" {
-		tk, err := j.keys.Tokenizer()
-		if err != nil {
-			return err
-		}
-		j.outStr, err = tk.Detokenize(j.field.token, j.field.tweak, j.in)
-		return err
+		return tokenJob(j, false)
 	}
 	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
 	var pt []byte
