@@ -4,8 +4,10 @@
 #
 #   ./test.sh
 #
-# It needs only Go (with cgo, for -race). Tests that need a server start it
-# themselves on 127.0.0.1 and stop it.
+# It needs Go (with cgo, for -race). When PostgreSQL's server binaries are
+# installed (Debian: apt-get install postgresql), a throwaway cluster is
+# started on 127.0.0.1 for the PostgreSQL tests and stopped afterwards;
+# without them those tests skip and say so.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,8 +20,8 @@ fi
 echo "== go vet"
 go vet ./...
 
-echo "== go test -race"
-go test -race -count=1 ./...
+echo "== go test -race (with a throwaway PostgreSQL when its server binaries are installed)"
+go run ./internal/tools/testpg -- go test -race -count=1 ./...
 
 echo "== benchmarks (one iteration each, to prove they run)"
 go test -run '^$' -bench . -benchtime 1x ./... > /dev/null

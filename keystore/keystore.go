@@ -94,6 +94,19 @@ type Store interface {
 	Scan(ctx context.Context, after string, limit int) ([]Record, error)
 }
 
+// ErasureWatcher is implemented by stores that can tell a process at once
+// when any process erases a record (keystore/postgres, with LISTEN/NOTIFY).
+// A Protector on such a store evicts erased keys from its cache within
+// moments instead of when their cache entries expire.
+type ErasureWatcher interface {
+	// WatchErasures calls onErase with the ID of every record erased
+	// anywhere, until ctx ends, and then returns ctx's error. Whenever it
+	// (re)connects, it calls onReset after it has started listening: an
+	// erasure may have been missed while it was not, so the caller must
+	// drop every cached key. It reconnects by itself after a failure.
+	WatchErasures(ctx context.Context, onErase func(id string), onReset func()) error
+}
+
 // Errors returned by stores. Match them with errors.Is.
 var (
 	ErrNotFound   = errors.New("keystore: not found")

@@ -1,0 +1,357 @@
+// Package postgres is a keystore.Store in PostgreSQL, through pgx, for
+// applications that run as several instances sharing one key store.
+//
+// The schema is created by embedded, versioned migrations on first use (see
+// Migrate), under an advisory lock so that instances starting together do
+// not race. Every operation on one record ID takes a transaction-scoped
+// advisory lock on that ID, so that a concurrent creation and erasure of one
+// subject resolve in one order: once the tombstone is committed, no key can
+// be created for that ID.
+//
+// Erasures are announced with NOTIFY on the channel "fieldcrypt_erased",
+// carrying the record ID; WatchErasures listens for them (with a
+// reconnecting listener), which lets every instance evict an erased key at
+// once instead of when its cache entry expires.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+)
+
+// Channel is the NOTIFY channel erasures are announced on.
+const Channel = "fieldcrypt_erased"
+
+// Store is a keystore.Store in PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	dsn  string
+	now  func() time.Time
+}
+
+var (
+	_ keystore.Store          = (*Store)(nil)
+	_ keystore.ErasureWatcher = (*Store)(nil)
+)
+
+// migrations are applied in order; the schema version is their count. Never
+// edit one that has been released: add another.
+var migrations = []string{
+	`CREATE TABLE fieldcrypt_keys (
+		id      text COLLATE "C" PRIMARY KEY,
+		kek_id  text NOT NULL,
+		wrapped bytea NOT NULL,
+		key_ids bigint[] NOT NULL,
+		version bigint NOT NULL,
+		created timestamptz NOT NULL,
+		updated timestamptz NOT NULL
+	);
+	CREATE TABLE fieldcrypt_tombstones (
+		id        text COLLATE "C" PRIMARY KEY,
+		erased_at timestamptz NOT NULL,
+		reason    text NOT NULL
+	);`,
+}
+
+// Open connects to the database named by dsn (a PostgreSQL URL or key=value
+// string, as pgx accepts) and brings its schema up to date.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("keystore/postgres: %w", err)
+	}
+	s := &Store{pool: pool, dsn: dsn, now: time.Now}
+	if err := s.Migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// migrationLock is the advisory lock key held while migrating.
+const migrationLock = 0x6669656c64637279 // "fieldcry"
+
+// Migrate brings the schema up to date. Open calls it; operators can run it
+// ahead of a deployment with `fieldcrypt keystore migrate`.
+func (s *Store) Migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS fieldcrypt_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		err := tx.QueryRow(ctx, `SELECT version FROM fieldcrypt_schema`).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_schema (version) VALUES (0)`); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this fieldcrypt (%d): upgrade fieldcrypt", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE fieldcrypt_schema SET version = $1`, len(migrations))
+		return err
+	})
+}
+
+// SchemaVersion reports the schema version of the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT version FROM fieldcrypt_schema`).Scan(&v)
+	return v, err
+}
+
+const recordColumns = `id, kek_id, wrapped, key_ids, version, created, updated`
+
+func scanRecord(row pgx.Row) (keystore.Record, error) {
+	var r keystore.Record
+	var ids []int64
+	if err := row.Scan(&r.ID, &r.KEKID, &r.Wrapped, &ids, &r.Version, &r.Created, &r.Updated); err != nil {
+		return keystore.Record{}, err
+	}
+	for _, id := range ids {
+		r.KeyIDs = append(r.KeyIDs, uint32(id))
+	}
+	r.Created, r.Updated = r.Created.UTC(), r.Updated.UTC()
+	return r, nil
+}
+
+func keyIDs(ids []uint32) []int64 {
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		out[i] = int64(id)
+	}
+	return out
+}
+
+// lockID serialises every change to one record ID (transaction-scoped).
+func lockID(ctx context.Context, tx pgx.Tx, id string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id)
+	return err
+}
+
+func tombstoned(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
+	var exists bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1)`, id).Scan(&exists)
+	return exists, err
+}
+
+// Get implements keystore.Store.
+func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
+	// One statement, one snapshot: the tombstone check and the read agree.
+	row := s.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1),
+		       k.id, k.kek_id, k.wrapped, k.key_ids, k.version, k.created, k.updated
+		FROM (SELECT 1) AS one LEFT JOIN fieldcrypt_keys k ON k.id = $1`, id)
+	var (
+		isTombstoned bool
+		rid, kekID   *string
+		wrapped      []byte
+		ids          []int64
+		version      *int64
+		created, upd *time.Time
+	)
+	if err := row.Scan(&isTombstoned, &rid, &kekID, &wrapped, &ids, &version, &created, &upd); err != nil {
+		return keystore.Record{}, s.fail("get", err)
+	}
+	if isTombstoned {
+		return keystore.Record{}, keystore.ErrTombstoned
+	}
+	if rid == nil {
+		return keystore.Record{}, keystore.ErrNotFound
+	}
+	r := keystore.Record{ID: *rid, KEKID: *kekID, Wrapped: wrapped, Version: *version, Created: created.UTC(), Updated: upd.UTC()}
+	for _, id := range ids {
+		r.KeyIDs = append(r.KeyIDs, uint32(id))
+	}
+	return r, nil
+}
+
+// Create implements keystore.Store.
+func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, false, err
+	}
+	var stored keystore.Record
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockID(ctx, tx, rec.ID); err != nil {
+			return err
+		}
+		if t, err := tombstoned(ctx, tx, rec.ID); err != nil {
+			return err
+		} else if t {
+			return keystore.ErrTombstoned
+		}
+		now := s.clock()
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $5)
+			ON CONFLICT (id) DO NOTHING`,
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), now)
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		stored, err = scanRecord(tx.QueryRow(ctx, `SELECT `+recordColumns+` FROM fieldcrypt_keys WHERE id = $1`, rec.ID))
+		return err
+	})
+	if err != nil {
+		return keystore.Record{}, false, s.fail("create", err)
+	}
+	return stored, created, nil
+}
+
+// Update implements keystore.Store.
+func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Record, error) {
+	if err := keystore.Validate(rec); err != nil {
+		return keystore.Record{}, err
+	}
+	var stored keystore.Record
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockID(ctx, tx, rec.ID); err != nil {
+			return err
+		}
+		if t, err := tombstoned(ctx, tx, rec.ID); err != nil {
+			return err
+		} else if t {
+			return keystore.ErrTombstoned
+		}
+		var err error
+		stored, err = scanRecord(tx.QueryRow(ctx, `
+			UPDATE fieldcrypt_keys SET kek_id = $2, wrapped = $3, key_ids = $4, version = version + 1, updated = $5
+			WHERE id = $1 AND version = $6
+			RETURNING `+recordColumns,
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), s.clock(), rec.Version))
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var have int64
+		if err := tx.QueryRow(ctx, `SELECT version FROM fieldcrypt_keys WHERE id = $1`, rec.ID).Scan(&have); errors.Is(err, pgx.ErrNoRows) {
+			return keystore.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, have, rec.Version)
+	})
+	if err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	}
+	return stored, nil
+}
+
+// Delete implements keystore.Store. The erasure is announced on Channel
+// when the transaction commits.
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+	if err := keystore.ValidateID(t.ID); err != nil {
+		return keystore.Record{}, false, err
+	}
+	if t.ErasedAt.IsZero() {
+		t.ErasedAt = s.clock()
+	}
+	var removed keystore.Record
+	var found bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockID(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_at, reason) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+			t.ID, t.ErasedAt.UTC().Truncate(time.Microsecond), t.Reason)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already erased: keep the first tombstone
+		}
+		removed, err = scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, t.ID))
+		found = err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, t.ID)
+		return err
+	})
+	if err != nil {
+		return keystore.Record{}, false, s.fail("delete", err)
+	}
+	return removed, found, nil
+}
+
+// GetTombstone implements keystore.Store.
+func (s *Store) GetTombstone(ctx context.Context, id string) (keystore.Tombstone, error) {
+	t := keystore.Tombstone{ID: id}
+	err := s.pool.QueryRow(ctx, `SELECT erased_at, reason FROM fieldcrypt_tombstones WHERE id = $1`, id).Scan(&t.ErasedAt, &t.Reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return keystore.Tombstone{}, keystore.ErrNotFound
+	} else if err != nil {
+		return keystore.Tombstone{}, s.fail("get tombstone", err)
+	}
+	t.ErasedAt = t.ErasedAt.UTC()
+	return t, nil
+}
+
+// Readmit implements keystore.Store.
+func (s *Store) Readmit(ctx context.Context, id string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockID(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return s.fail("readmit", err)
+	}
+	return nil
+}
+
+// Scan implements keystore.Store.
+func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: scan limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM fieldcrypt_keys WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, s.fail("scan", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Record, error) { return scanRecord(row) })
+	if err != nil {
+		return nil, s.fail("scan", err)
+	}
+	return out, nil
+}
+
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case errors.Is(err, keystore.ErrTombstoned), errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrConflict):
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// The server's message may quote values (a key ID at worst; never
+		// key material): keep the SQLSTATE and the message, nothing more.
+		return fmt.Errorf("keystore/postgres: %s: %s (SQLSTATE %s)", op, pgErr.Message, pgErr.Code)
+	}
+	return fmt.Errorf("keystore/postgres: %s: %w", op, err)
+}
