@@ -20,10 +20,14 @@ type keyCache struct {
 	now     func() time.Time
 	entries map[string]*list.Element
 	lru     list.List // front: most recently used
+	// subjects maps the key store ID of each cached subject back to it, so
+	// that an erasure announced by ID can reach the entry.
+	subjects map[string]string
 }
 
 type cacheEntry struct {
 	subject   string
+	id        string // key store record ID, if known
 	keys      *subjectkey.Keys
 	forgotten bool
 	expires   time.Time
@@ -38,7 +42,7 @@ const (
 )
 
 func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element)}
+	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element), subjects: make(map[string]string)}
 }
 
 func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
@@ -60,9 +64,9 @@ func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
 	return e.keys, cacheHit
 }
 
-// put caches keys for subject. It refuses (returns false) if the subject
-// has a live negative entry.
-func (c *keyCache) put(subject string, keys *subjectkey.Keys) bool {
+// put caches keys for subject, whose key store record is id. It refuses
+// (returns false) if the subject has a live negative entry.
+func (c *keyCache) put(subject, id string, keys *subjectkey.Keys) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[subject]; ok {
@@ -72,8 +76,36 @@ func (c *keyCache) put(subject string, keys *subjectkey.Keys) bool {
 		}
 		c.remove(el)
 	}
-	c.insert(&cacheEntry{subject: subject, keys: keys})
+	c.insert(&cacheEntry{subject: subject, id: id, keys: keys})
 	return true
+}
+
+// forgetID replaces the entry of the subject whose record is id, if cached,
+// with a negative one. It reports whether there was one.
+func (c *keyCache) forgetID(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	subject, ok := c.subjects[id]
+	if !ok {
+		return false
+	}
+	c.remove(c.entries[subject])
+	c.insert(&cacheEntry{subject: subject, forgotten: true})
+	return true
+}
+
+// dropKeys removes every positive entry (negative ones stay: they are
+// still true).
+func (c *keyCache) dropKeys() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.lru.Front(); el != nil; {
+		next := el.Next()
+		if !el.Value.(*cacheEntry).forgotten {
+			c.remove(el)
+		}
+		el = next
+	}
 }
 
 // forget replaces any entry for subject with a negative one.
@@ -104,13 +136,20 @@ func (c *keyCache) len() int {
 func (c *keyCache) insert(e *cacheEntry) {
 	e.expires = c.now().Add(c.ttl)
 	c.entries[e.subject] = c.lru.PushFront(e)
+	if e.id != "" {
+		c.subjects[e.id] = e.subject
+	}
 	for c.lru.Len() > c.max {
 		c.remove(c.lru.Back())
 	}
 }
 
 func (c *keyCache) remove(el *list.Element) {
-	delete(c.entries, el.Value.(*cacheEntry).subject)
+	e := el.Value.(*cacheEntry)
+	delete(c.entries, e.subject)
+	if e.id != "" {
+		delete(c.subjects, e.id)
+	}
 	c.lru.Remove(el)
 }
 

@@ -145,11 +145,18 @@
 // returns a Receipt naming the destroyed keys without personal data.
 //
 // Time-to-forget: in the process that calls Forget, the key is unusable
-// when Forget returns. Other processes sharing the key store may keep using
-// a cached key until its cache entry expires: at most the cache TTL
-// (DefaultCacheTTL unless WithKeyCache says otherwise). A Seal that had
-// already fetched the key may finish after Forget returns; what it produces
-// can never be opened.
+// when Forget returns. Other processes sharing the key store learn of it:
+//
+//   - with keystore/postgres, at once: the erasure is announced with
+//     NOTIFY when it commits and every Protector listens (measured: see
+//     bench/RESULTS.md). A Protector whose listening connection is lost
+//     drops all its cached keys when it reconnects (within a second);
+//   - with other stores, when their cache entry expires: at most the cache
+//     TTL (DefaultCacheTTL unless WithKeyCache says otherwise).
+//
+// A Seal that had already fetched the key may finish after Forget returns;
+// what it produces can never be opened, by anyone. Call Close on a
+// Protector you no longer need, to stop its listener.
 //
 // # Concurrency
 //

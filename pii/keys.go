@@ -98,7 +98,7 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 	if err != nil {
 		return nil, err
 	}
-	if !r.cache.put(subject, keys) {
+	if !r.cache.put(subject, id, keys) {
 		return nil, ErrForgotten // forgotten while we were loading
 	}
 	return keys, nil
@@ -243,7 +243,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 			}
 			keys, err := parseKeys(res[i].Data)
 			subjectkey.Zero(res[i].Data)
-			out[p.subject] = r.cached(p.subject, keys, err)
+			out[p.subject] = r.cached(p.subject, p.id, keys, err)
 		}
 	}
 
@@ -273,7 +273,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 				continue
 			}
 			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = r.cached(p.subject, keys, err)
+			out[p.subject] = r.cached(p.subject, p.id, keys, err)
 		}
 	}
 	return out, nil
@@ -294,14 +294,14 @@ func checkBatch(what string, n int, res []kms.Result, err error) ([]kms.Result, 
 }
 
 // cached caches a freshly loaded key and returns the result to report.
-func (r *keyring) cached(subject string, keys *subjectkey.Keys, err error) keyResult {
+func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error) keyResult {
 	if errors.Is(err, ErrForgotten) {
 		r.cache.forget(subject)
 	}
 	if err != nil {
 		return keyResult{err: err}
 	}
-	if !r.cache.put(subject, keys) {
+	if !r.cache.put(subject, id, keys) {
 		return keyResult{err: ErrForgotten}
 	}
 	return keyResult{keys: keys}

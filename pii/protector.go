@@ -23,6 +23,9 @@ type Protector struct {
 	placeholder  *string
 	now          func() time.Time
 	walkers      sync.Pool
+
+	stopWatch context.CancelFunc // nil without an erasure watcher
+	watchDone chan struct{}
 }
 
 // Defaults of the options.
@@ -150,13 +153,39 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if err := ring.loadGlobal(ctx); err != nil {
 		return nil, err
 	}
-	return &Protector{
+	p := &Protector{
 		ring:         ring,
 		encryptEmpty: c.encryptEmpty,
 		migration:    c.migration,
 		placeholder:  c.placeholder,
 		now:          c.now,
-	}, nil
+	}
+	if w, ok := store.(keystore.ErasureWatcher); ok {
+		p.watch(w)
+	}
+	return p, nil
+}
+
+// watch evicts subjects erased by other processes as soon as the store
+// announces it, until Close.
+func (p *Protector) watch(w keystore.ErasureWatcher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopWatch, p.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.watchDone)
+		w.WatchErasures(ctx, func(id string) { p.ring.cache.forgetID(id) }, p.ring.cache.dropKeys)
+	}()
+}
+
+// Close stops the Protector's background work: with a key store that
+// announces erasures (keystore/postgres), the goroutine that listens for
+// them. A Protector on other stores has none, and Close does nothing. Do
+// not use a Protector after Close.
+func (p *Protector) Close() {
+	if p.stopWatch != nil {
+		p.stopWatch()
+		<-p.watchDone
+	}
 }
 
 // Check reports whether T (a struct type, or a pointer to one) can be
@@ -434,9 +463,10 @@ type Receipt struct {
 // Forget erases a subject: it deletes their keys from the store and writes
 // a tombstone, so that everything ever sealed for them can no longer be
 // opened, and Seal for them fails with ErrForgotten until Readmit. Forget is
-// idempotent. In this process the key is unusable as soon as Forget returns;
-// other processes sharing the store stop using it within their key cache
-// TTL (see WithKeyCache).
+// idempotent. In this process the key is unusable as soon as Forget returns.
+// Other processes sharing the store stop using it when the store tells them
+// (keystore/postgres: at once, by LISTEN/NOTIFY) or, for stores that cannot,
+// when their cache entry expires (see WithKeyCache).
 func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error) {
 	if subject == "" {
 		return Receipt{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)

@@ -355,3 +355,12 @@ func (s *Store) fail(op string, err error) error {
 	}
 	return fmt.Errorf("keystore/postgres: %s: %w", op, err)
 }
+
+// CountConnections reports how many connections to this database carry the
+// given application_name (for operators and tests: WatcherApplicationName
+// counts the listening instances).
+func (s *Store) CountConnections(ctx context.Context, applicationName string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, applicationName).Scan(&n)
+	return n, err
+}

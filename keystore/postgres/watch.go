@@ -8,6 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// WatcherApplicationName is the application_name of the listening
+// connection, so operators (and tests) can find it in pg_stat_activity.
+const WatcherApplicationName = "fieldcrypt-erasure-watcher"
+
 // Reconnection backoff of the erasure listener.
 const (
 	watchMinBackoff = 50 * time.Millisecond
@@ -42,7 +46,12 @@ func (s *Store) WatchErasures(ctx context.Context, onErase func(id string), onRe
 // listen runs one connection's life: LISTEN, reset the caller's cache, then
 // deliver notifications until the connection fails.
 func (s *Store) listen(ctx context.Context, onErase func(string), onReset func(), connected func()) error {
-	conn, err := pgx.Connect(ctx, s.dsn)
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = WatcherApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
