@@ -31,6 +31,9 @@ type Record struct {
 	// that an erasure receipt can name the keys it destroyed without
 	// unwrapping them.
 	KeyIDs []uint32
+	// RetainUntil is when the record's keys must be destroyed by
+	// retention (see ScanExpired); zero means no limit.
+	RetainUntil time.Time
 	// Version is set by the store: 1 on creation, incremented by each Update.
 	Version int64
 	// Created and Updated are set by the store.
@@ -46,6 +49,26 @@ type Tombstone struct {
 	ErasedAt time.Time
 	// Reason is a short word such as "request" or "retention"; never PII.
 	Reason string
+}
+
+// Receipt is the proof of one erasure, kept in an append-only log: it
+// names the destroyed keys by their (non-secret) ids, never the subject.
+// Receipts survive Readmit.
+type Receipt struct {
+	Seq      int64 // assigned by the store, increasing
+	ID       string
+	KEKID    string   // the KEK that had wrapped the destroyed keys ("" if none existed)
+	KeyIDs   []uint32 // the destroyed keys (none if the ID had no keys)
+	ErasedAt time.Time
+	Reason   string
+}
+
+// ReceiptQuery selects receipts: those after sequence number After, of the
+// record ID if ID is set, at most Limit of them, in sequence order.
+type ReceiptQuery struct {
+	ID    string
+	After int64
+	Limit int
 }
 
 // MaxIDLength bounds record IDs.
@@ -75,9 +98,22 @@ type Store interface {
 	// Delete removes the record with t.ID, if any, and writes t, in one
 	// step. It returns the record it removed (found == false if there was
 	// none: the tombstone is written anyway, so that a key can never be
-	// created later). Deleting an ID that already has a tombstone keeps the
-	// first tombstone and reports found == false.
+	// created later). If the ID already has a tombstone, that first
+	// tombstone is kept, and a record found beside it (brought back by
+	// restoring a backup) is removed all the same. Whenever Delete writes a
+	// tombstone or removes a record, it appends a Receipt.
 	Delete(ctx context.Context, t Tombstone) (removed Record, found bool, err error)
+
+	// Receipts returns erasure receipts as q selects.
+	Receipts(ctx context.Context, q ReceiptQuery) ([]Receipt, error)
+
+	// Tombstones returns up to limit tombstones with IDs greater than
+	// after, in increasing ID order (for export and reapplication).
+	Tombstones(ctx context.Context, after string, limit int) ([]Tombstone, error)
+
+	// ScanExpired returns up to limit records whose RetainUntil is set and
+	// not after now, soonest first.
+	ScanExpired(ctx context.Context, now time.Time, limit int) ([]Record, error)
 
 	// GetTombstone returns the tombstone for id, or ErrNotFound.
 	GetTombstone(ctx context.Context, id string) (Tombstone, error)

@@ -17,6 +17,7 @@ type Store struct {
 	mu         sync.Mutex
 	records    map[string]keystore.Record
 	tombstones map[string]keystore.Tombstone
+	receipts   []keystore.Receipt
 	now        func() time.Time
 }
 
@@ -65,6 +66,7 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		return existing.Clone(), false, nil
 	}
 	rec = rec.Clone()
+	rec.RetainUntil = normalize(rec.RetainUntil)
 	rec.Version = 1
 	rec.Created = s.clock()
 	rec.Updated = rec.Created
@@ -93,6 +95,7 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 		return keystore.Record{}, fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, cur.Version, rec.Version)
 	}
 	rec = rec.Clone()
+	rec.RetainUntil = normalize(rec.RetainUntil)
 	rec.Version = cur.Version + 1
 	rec.Created = cur.Created
 	rec.Updated = s.clock()
@@ -110,17 +113,97 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tombstones[t.ID]; ok {
-		return keystore.Record{}, false, nil
-	}
 	if t.ErasedAt.IsZero() {
 		t.ErasedAt = s.clock()
 	}
 	t.ErasedAt = t.ErasedAt.UTC().Truncate(time.Microsecond)
-	s.tombstones[t.ID] = t
+	_, hadTombstone := s.tombstones[t.ID]
+	if !hadTombstone {
+		s.tombstones[t.ID] = t
+	}
 	rec, found := s.records[t.ID]
 	delete(s.records, t.ID)
+	if !hadTombstone || found {
+		s.receipts = append(s.receipts, keystore.Receipt{
+			Seq: int64(len(s.receipts) + 1), ID: t.ID, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
+			ErasedAt: t.ErasedAt, Reason: t.Reason,
+		})
+	}
 	return rec, found, nil
+}
+
+// Receipts implements keystore.Store.
+func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keystore.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("%w: receipt limit must be positive", keystore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []keystore.Receipt
+	for _, r := range s.receipts {
+		if r.Seq > q.After && (q.ID == "" || r.ID == q.ID) {
+			r.KeyIDs = append([]uint32(nil), r.KeyIDs...)
+			out = append(out, r)
+			if len(out) == q.Limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Tombstones implements keystore.Store.
+func (s *Store) Tombstones(ctx context.Context, after string, limit int) ([]keystore.Tombstone, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []keystore.Tombstone
+	for id, t := range s.tombstones {
+		if id > after {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ScanExpired implements keystore.Store.
+func (s *Store) ScanExpired(ctx context.Context, now time.Time, limit int) ([]keystore.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []keystore.Record
+	for _, r := range s.records {
+		if !r.RetainUntil.IsZero() && !r.RetainUntil.After(now) {
+			out = append(out, r.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].RetainUntil.Equal(out[j].RetainUntil) {
+			return out[i].RetainUntil.Before(out[j].RetainUntil)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // GetTombstone implements keystore.Store.
@@ -178,3 +261,11 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.R
 // clock returns the current time at the precision every store keeps
 // (microseconds, as PostgreSQL does), so records compare equal across stores.
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// normalize keeps times at the precision every store keeps, in UTC.
+func normalize(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}

@@ -59,6 +59,23 @@ var migrations = []string{
 		erased_at timestamptz NOT NULL,
 		reason    text NOT NULL
 	);`,
+	`ALTER TABLE fieldcrypt_keys ADD COLUMN retain_until timestamptz;
+	CREATE INDEX fieldcrypt_keys_retention ON fieldcrypt_keys (retain_until, id) WHERE retain_until IS NOT NULL;
+	CREATE TABLE fieldcrypt_receipts (
+		seq       bigserial PRIMARY KEY,
+		id        text COLLATE "C" NOT NULL,
+		kek_id    text NOT NULL,
+		key_ids   bigint[] NOT NULL,
+		erased_at timestamptz NOT NULL,
+		reason    text NOT NULL
+	);
+	CREATE INDEX fieldcrypt_receipts_id ON fieldcrypt_receipts (id, seq);
+	CREATE FUNCTION fieldcrypt_receipts_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION 'fieldcrypt_receipts is append-only';
+	END $$;
+	CREATE TRIGGER fieldcrypt_receipts_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_receipts
+		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_receipts_append_only();`,
 }
 
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
@@ -121,13 +138,17 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-const recordColumns = `id, kek_id, wrapped, key_ids, version, created, updated`
+const recordColumns = `id, kek_id, wrapped, key_ids, version, created, updated, retain_until`
 
 func scanRecord(row pgx.Row) (keystore.Record, error) {
 	var r keystore.Record
 	var ids []int64
-	if err := row.Scan(&r.ID, &r.KEKID, &r.Wrapped, &ids, &r.Version, &r.Created, &r.Updated); err != nil {
+	var retain *time.Time
+	if err := row.Scan(&r.ID, &r.KEKID, &r.Wrapped, &ids, &r.Version, &r.Created, &r.Updated, &retain); err != nil {
 		return keystore.Record{}, err
+	}
+	if retain != nil {
+		r.RetainUntil = retain.UTC()
 	}
 	for _, id := range ids {
 		r.KeyIDs = append(r.KeyIDs, uint32(id))
@@ -159,10 +180,19 @@ func tombstoned(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
 // Get implements keystore.Store.
 func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	// One statement, one snapshot: the tombstone check and the read agree.
-	row := s.pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1),
-		       k.id, k.kek_id, k.wrapped, k.key_ids, k.version, k.created, k.updated
-		FROM (SELECT 1) AS one LEFT JOIN fieldcrypt_keys k ON k.id = $1`, id)
+	rows, err := s.pool.Query(ctx, `
+		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1), `+recordColumns+`
+		FROM fieldcrypt_keys WHERE id = $1
+		UNION ALL
+		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		WHERE NOT EXISTS (SELECT 1 FROM fieldcrypt_keys WHERE id = $1)`, id)
+	if err != nil {
+		return keystore.Record{}, s.fail("get", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return keystore.Record{}, s.fail("get", rows.Err())
+	}
 	var (
 		isTombstoned bool
 		rid, kekID   *string
@@ -170,8 +200,9 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		ids          []int64
 		version      *int64
 		created, upd *time.Time
+		retain       *time.Time
 	)
-	if err := row.Scan(&isTombstoned, &rid, &kekID, &wrapped, &ids, &version, &created, &upd); err != nil {
+	if err := rows.Scan(&isTombstoned, &rid, &kekID, &wrapped, &ids, &version, &created, &upd, &retain); err != nil {
 		return keystore.Record{}, s.fail("get", err)
 	}
 	if isTombstoned {
@@ -181,6 +212,9 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
 	r := keystore.Record{ID: *rid, KEKID: *kekID, Wrapped: wrapped, Version: *version, Created: created.UTC(), Updated: upd.UTC()}
+	if retain != nil {
+		r.RetainUntil = retain.UTC()
+	}
 	for _, id := range ids {
 		r.KeyIDs = append(r.KeyIDs, uint32(id))
 	}
@@ -205,9 +239,9 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		}
 		now := s.clock()
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $5)
+			INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $5, $6)
 			ON CONFLICT (id) DO NOTHING`,
-			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), now)
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), now, nullTime(rec.RetainUntil))
 		if err != nil {
 			return err
 		}
@@ -238,10 +272,10 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 		}
 		var err error
 		stored, err = scanRecord(tx.QueryRow(ctx, `
-			UPDATE fieldcrypt_keys SET kek_id = $2, wrapped = $3, key_ids = $4, version = version + 1, updated = $5
+			UPDATE fieldcrypt_keys SET kek_id = $2, wrapped = $3, key_ids = $4, version = version + 1, updated = $5, retain_until = $7
 			WHERE id = $1 AND version = $6
 			RETURNING `+recordColumns,
-			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), s.clock(), rec.Version))
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), s.clock(), rec.Version, nullTime(rec.RetainUntil)))
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -274,17 +308,23 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 		if err := lockID(ctx, tx, t.ID); err != nil {
 			return err
 		}
+		erasedAt := t.ErasedAt.UTC().Truncate(time.Microsecond)
 		tag, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_at, reason) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-			t.ID, t.ErasedAt.UTC().Truncate(time.Microsecond), t.Reason)
+			t.ID, erasedAt, t.Reason)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return nil // already erased: keep the first tombstone
-		}
+		newTombstone := tag.RowsAffected() == 1
 		removed, err = scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, t.ID))
 		found = err == nil
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if !newTombstone && !found {
+			return nil // already erased, nothing came back: nothing to record
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, removed.KEKID, keyIDs(removed.KeyIDs), erasedAt, t.Reason); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, t.ID)
@@ -338,6 +378,82 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.R
 		return nil, s.fail("scan", err)
 	}
 	return out, nil
+}
+
+// Receipts implements keystore.Store.
+func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keystore.Receipt, error) {
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("%w: receipt limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT seq, id, kek_id, key_ids, erased_at, reason FROM fieldcrypt_receipts
+		WHERE seq > $1 AND ($2 = '' OR id = $2) ORDER BY seq LIMIT $3`, q.After, q.ID, q.Limit)
+	if err != nil {
+		return nil, s.fail("receipts", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Receipt, error) {
+		var r keystore.Receipt
+		var ids []int64
+		if err := row.Scan(&r.Seq, &r.ID, &r.KEKID, &ids, &r.ErasedAt, &r.Reason); err != nil {
+			return r, err
+		}
+		for _, id := range ids {
+			r.KeyIDs = append(r.KeyIDs, uint32(id))
+		}
+		r.ErasedAt = r.ErasedAt.UTC()
+		return r, nil
+	})
+	if err != nil {
+		return nil, s.fail("receipts", err)
+	}
+	return out, nil
+}
+
+// Tombstones implements keystore.Store.
+func (s *Store) Tombstones(ctx context.Context, after string, limit int) ([]keystore.Tombstone, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, erased_at, reason FROM fieldcrypt_tombstones WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, s.fail("tombstones", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Tombstone, error) {
+		var t keystore.Tombstone
+		err := row.Scan(&t.ID, &t.ErasedAt, &t.Reason)
+		t.ErasedAt = t.ErasedAt.UTC()
+		return t, err
+	})
+	if err != nil {
+		return nil, s.fail("tombstones", err)
+	}
+	return out, nil
+}
+
+// ScanExpired implements keystore.Store.
+func (s *Store) ScanExpired(ctx context.Context, now time.Time, limit int) ([]keystore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+recordColumns+` FROM fieldcrypt_keys
+		WHERE retain_until IS NOT NULL AND retain_until <= $1 ORDER BY retain_until, id LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, s.fail("scan expired", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Record, error) { return scanRecord(row) })
+	if err != nil {
+		return nil, s.fail("scan expired", err)
+	}
+	return out, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
 }
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

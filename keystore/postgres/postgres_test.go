@@ -2,7 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
@@ -47,7 +50,31 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := s.SchemaVersion(context.Background()); err != nil || v != 1 {
-		t.Errorf("schema version = %d, %v; want 1", v, err)
+	if v, err := s.SchemaVersion(context.Background()); err != nil || v != 2 {
+		t.Errorf("schema version = %d, %v; want 2", v, err)
+	}
+}
+
+// TestReceiptsAreAppendOnly: the database itself refuses to change or
+// remove a receipt, whoever asks.
+func TestReceiptsAreAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	s := open(t, dsn)
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{`UPDATE fieldcrypt_receipts SET reason = 'x'`, `DELETE FROM fieldcrypt_receipts`, `TRUNCATE fieldcrypt_receipts`} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused as append-only", stmt, err)
+		}
+	}
+	if rs, _ := s.Receipts(ctx, keystore.ReceiptQuery{Limit: 10}); len(rs) != 1 || rs[0].Reason != "request" {
+		t.Errorf("receipts after the attempts = %+v", rs)
 	}
 }

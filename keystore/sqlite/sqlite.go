@@ -56,6 +56,21 @@ var migrations = []string{
 		erased_us INTEGER NOT NULL,
 		reason    TEXT NOT NULL
 	) WITHOUT ROWID;`,
+	`ALTER TABLE fieldcrypt_keys ADD COLUMN retain_until_us INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX fieldcrypt_keys_retention ON fieldcrypt_keys (retain_until_us, id) WHERE retain_until_us > 0;
+	CREATE TABLE fieldcrypt_receipts (
+		seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+		id        TEXT NOT NULL,
+		kek_id    TEXT NOT NULL,
+		key_ids   TEXT NOT NULL,
+		erased_us INTEGER NOT NULL,
+		reason    TEXT NOT NULL
+	);
+	CREATE INDEX fieldcrypt_receipts_id ON fieldcrypt_receipts (id, seq);
+	CREATE TRIGGER fieldcrypt_receipts_no_update BEFORE UPDATE ON fieldcrypt_receipts
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_receipts is append-only'); END;
+	CREATE TRIGGER fieldcrypt_receipts_no_delete BEFORE DELETE ON fieldcrypt_receipts
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_receipts is append-only'); END;`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -114,15 +129,15 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	// One statement, so the tombstone check and the read see one snapshot.
 	row := s.db.QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?1),
-		       k.kek_id, k.wrapped, k.key_ids, k.version, k.created_us, k.updated_us
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.created_us, k.updated_us, k.retain_until_us
 		FROM (SELECT 1) LEFT JOIN fieldcrypt_keys k ON k.id = ?1`, id)
 	var (
-		tombstoned                bool
-		kekID, keyIDs             sql.NullString
-		wrapped                   []byte
-		version, created, updated sql.NullInt64
+		tombstoned                        bool
+		kekID, keyIDs                     sql.NullString
+		wrapped                           []byte
+		version, created, updated, retain sql.NullInt64
 	)
-	if err := row.Scan(&tombstoned, &kekID, &wrapped, &keyIDs, &version, &created, &updated); err != nil {
+	if err := row.Scan(&tombstoned, &kekID, &wrapped, &keyIDs, &version, &created, &updated, &retain); err != nil {
 		return keystore.Record{}, s.fail("get", err)
 	}
 	if tombstoned {
@@ -131,7 +146,7 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	if !kekID.Valid {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
-	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, created.Int64, updated.Int64)
+	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, created.Int64, updated.Int64, retain.Int64)
 }
 
 // Create implements keystore.Store.
@@ -151,9 +166,9 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 	}
 	now := s.clock()
 	res, err := tx.ExecContext(ctx, `
-		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, created_us, updated_us)
-		VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		rec.ID, rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), now.UnixMicro())
+		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, created_us, updated_us, retain_until_us)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		rec.ID, rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), now.UnixMicro(), micros(rec.RetainUntil))
 	if err != nil {
 		return keystore.Record{}, false, s.fail("create", err)
 	}
@@ -197,9 +212,9 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 	}
 	now := s.clock()
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE fieldcrypt_keys SET kek_id = ?, wrapped = ?, key_ids = ?, version = version + 1, updated_us = ?
+		UPDATE fieldcrypt_keys SET kek_id = ?, wrapped = ?, key_ids = ?, version = version + 1, updated_us = ?, retain_until_us = ?
 		WHERE id = ?`,
-		rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), rec.ID); err != nil {
+		rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), micros(rec.RetainUntil), rec.ID); err != nil {
 		return keystore.Record{}, s.fail("update", err)
 	}
 	stored, err := getTx(ctx, tx, rec.ID)
@@ -225,22 +240,31 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 		return keystore.Record{}, false, s.fail("delete", err)
 	}
 	defer tx.Rollback()
-	if tombstoned, err := hasTombstone(ctx, tx, t.ID); err != nil {
+	hadTombstone, err := hasTombstone(ctx, tx, t.ID)
+	if err != nil {
 		return keystore.Record{}, false, s.fail("delete", err)
-	} else if tombstoned {
-		return keystore.Record{}, false, nil
 	}
 	removed, err := getTx(ctx, tx, t.ID)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return keystore.Record{}, false, s.fail("delete", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_us, reason) VALUES (?, ?, ?)`,
-		t.ID, t.ErasedAt.UnixMicro(), t.Reason); err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+	if !hadTombstone {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_us, reason) VALUES (?, ?, ?)`,
+			t.ID, t.ErasedAt.UnixMicro(), t.Reason); err != nil {
+			return keystore.Record{}, false, s.fail("delete", err)
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, t.ID); err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+	if found {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, t.ID); err != nil {
+			return keystore.Record{}, false, s.fail("delete", err)
+		}
+	}
+	if !hadTombstone || found {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
+			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason); err != nil {
+			return keystore.Record{}, false, s.fail("delete", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return keystore.Record{}, false, s.fail("delete", err)
@@ -282,7 +306,7 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.R
 		return nil, fmt.Errorf("%w: scan limit must be positive", keystore.ErrInvalid)
 	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, kek_id, wrapped, key_ids, version, created_us, updated_us
+		SELECT `+recordColumns+`
 		FROM fieldcrypt_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, s.fail("scan", err)
@@ -302,6 +326,88 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]keystore.R
 	return out, nil
 }
 
+// Receipts implements keystore.Store.
+func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keystore.Receipt, error) {
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("%w: receipt limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT seq, id, kek_id, key_ids, erased_us, reason FROM fieldcrypt_receipts
+		WHERE seq > ? AND (? = '' OR id = ?) ORDER BY seq LIMIT ?`, q.After, q.ID, q.ID, q.Limit)
+	if err != nil {
+		return nil, s.fail("receipts", err)
+	}
+	defer rows.Close()
+	var out []keystore.Receipt
+	for rows.Next() {
+		var r keystore.Receipt
+		var keyIDs string
+		var erased int64
+		if err := rows.Scan(&r.Seq, &r.ID, &r.KEKID, &keyIDs, &erased, &r.Reason); err != nil {
+			return nil, s.fail("receipts", err)
+		}
+		if r.KeyIDs, err = parseKeyIDs(keyIDs); err != nil {
+			return nil, s.fail("receipts", err)
+		}
+		r.ErasedAt = time.UnixMicro(erased).UTC()
+		out = append(out, r)
+	}
+	return out, s.failIf("receipts", rows.Err())
+}
+
+// Tombstones implements keystore.Store.
+func (s *Store) Tombstones(ctx context.Context, after string, limit int) ([]keystore.Tombstone, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, erased_us, reason FROM fieldcrypt_tombstones WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, s.fail("tombstones", err)
+	}
+	defer rows.Close()
+	var out []keystore.Tombstone
+	for rows.Next() {
+		var t keystore.Tombstone
+		var erased int64
+		if err := rows.Scan(&t.ID, &erased, &t.Reason); err != nil {
+			return nil, s.fail("tombstones", err)
+		}
+		t.ErasedAt = time.UnixMicro(erased).UTC()
+		out = append(out, t)
+	}
+	return out, s.failIf("tombstones", rows.Err())
+}
+
+// ScanExpired implements keystore.Store.
+func (s *Store) ScanExpired(ctx context.Context, now time.Time, limit int) ([]keystore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", keystore.ErrInvalid)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+recordColumns+` FROM fieldcrypt_keys
+		WHERE retain_until_us > 0 AND retain_until_us <= ? ORDER BY retain_until_us, id LIMIT ?`, now.UnixMicro(), limit)
+	if err != nil {
+		return nil, s.fail("scan expired", err)
+	}
+	defer rows.Close()
+	var out []keystore.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, s.fail("scan expired", err)
+		}
+		out = append(out, r)
+	}
+	return out, s.failIf("scan expired", rows.Err())
+}
+
+func (s *Store) failIf(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.fail(op, err)
+}
+
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 func (s *Store) fail(op string, err error) error {
@@ -319,38 +425,54 @@ func hasTombstone(ctx context.Context, q queryer, id string) (bool, error) {
 }
 
 func getTx(ctx context.Context, q queryer, id string) (keystore.Record, error) {
-	return scanRecord(q.QueryRowContext(ctx, `
-		SELECT id, kek_id, wrapped, key_ids, version, created_us, updated_us
-		FROM fieldcrypt_keys WHERE id = ?`, id))
+	return scanRecord(q.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM fieldcrypt_keys WHERE id = ?`, id))
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
+const recordColumns = `id, kek_id, wrapped, key_ids, version, created_us, updated_us, retain_until_us`
+
 func scanRecord(row scanner) (keystore.Record, error) {
 	var (
-		id, kekID, keyIDs         string
-		wrapped                   []byte
-		version, created, updated int64
+		id, kekID, keyIDs                 string
+		wrapped                           []byte
+		version, created, updated, retain int64
 	)
-	if err := row.Scan(&id, &kekID, &wrapped, &keyIDs, &version, &created, &updated); err != nil {
+	if err := row.Scan(&id, &kekID, &wrapped, &keyIDs, &version, &created, &updated, &retain); err != nil {
 		return keystore.Record{}, err
 	}
-	return toRecord(id, kekID, wrapped, keyIDs, version, created, updated)
+	return toRecord(id, kekID, wrapped, keyIDs, version, created, updated, retain)
 }
 
-func toRecord(id, kekID string, wrapped []byte, keyIDs string, version, created, updated int64) (keystore.Record, error) {
+// micros stores a time as microseconds since the epoch; zero stays 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func toRecord(id, kekID string, wrapped []byte, keyIDs string, version, created, updated, retain int64) (keystore.Record, error) {
 	ids, err := parseKeyIDs(keyIDs)
 	if err != nil {
 		return keystore.Record{}, fmt.Errorf("keystore/sqlite: record has corrupt key ids: %w", err)
 	}
 	return keystore.Record{
-		ID:      id,
-		KEKID:   kekID,
-		Wrapped: wrapped,
-		KeyIDs:  ids,
-		Version: version,
-		Created: time.UnixMicro(created).UTC(),
-		Updated: time.UnixMicro(updated).UTC(),
+		ID:          id,
+		KEKID:       kekID,
+		Wrapped:     wrapped,
+		KeyIDs:      ids,
+		Version:     version,
+		Created:     time.UnixMicro(created).UTC(),
+		Updated:     time.UnixMicro(updated).UTC(),
+		RetainUntil: fromMicros(retain),
 	}, nil
 }
 

@@ -3,8 +3,10 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fieldcrypt/fieldcrypt/keystore"
@@ -93,4 +95,28 @@ func filesContain(t *testing.T, dir string, marker []byte) bool {
 		}
 	}
 	return false
+}
+
+// TestReceiptsAreAppendOnly: the database itself refuses to change or
+// remove a receipt, whoever asks.
+func TestReceiptsAreAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keys.db")
+	s := open(t, path)
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{`UPDATE fieldcrypt_receipts SET reason = 'x'`, `DELETE FROM fieldcrypt_receipts`} {
+		if _, err := db.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused as append-only", stmt, err)
+		}
+	}
+	if rs, _ := s.Receipts(ctx, keystore.ReceiptQuery{Limit: 10}); len(rs) != 1 || rs[0].Reason != "request" {
+		t.Errorf("receipts after the attempts = %+v", rs)
+	}
 }

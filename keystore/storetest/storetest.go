@@ -35,6 +35,9 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store) {
 		{"CreateRace", testCreateRace},
 		{"CreateDeleteRace", testCreateDeleteRace},
 		{"CanceledContext", testCanceledContext},
+		{"Receipts", testReceipts},
+		{"Tombstones", testTombstones},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -394,5 +397,127 @@ func assertSame(t *testing.T, got, want keystore.Record) {
 		fmt.Sprint(got.KeyIDs) != fmt.Sprint(want.KeyIDs) || got.Version != want.Version ||
 		!got.Created.Equal(want.Created) || !got.Updated.Equal(want.Updated) {
 		t.Errorf("records differ:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+func testReceipts(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, rec("a", "w")); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "never", ErasedAt: at, Reason: "retention"}); err != nil {
+		t.Fatal(err)
+	}
+	// A repeated erasure with nothing left to destroy adds no receipt.
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	// Receipts survive Readmit; a second life's erasure adds another.
+	if err := s.Readmit(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, rec("a", "second life")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(2 * time.Hour), Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Receipts(ctx, keystore.ReceiptQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("Receipts = %d, want 3: %+v", len(all), all)
+	}
+	first := all[0]
+	if first.ID != "a" || first.KEKID != "kek:1" || fmt.Sprint(first.KeyIDs) != "[7 9]" || !first.ErasedAt.Equal(at) || first.Reason != "request" {
+		t.Errorf("first receipt = %+v", first)
+	}
+	if all[1].ID != "never" || len(all[1].KeyIDs) != 0 || all[1].Reason != "retention" {
+		t.Errorf("receipt of an ID without keys = %+v", all[1])
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Errorf("receipt sequence not increasing: %d then %d", all[i-1].Seq, all[i].Seq)
+		}
+	}
+	ofA, err := s.Receipts(ctx, keystore.ReceiptQuery{ID: "a", Limit: 10})
+	if err != nil || len(ofA) != 2 {
+		t.Fatalf("Receipts of a = %d, %v; want 2", len(ofA), err)
+	}
+	page, err := s.Receipts(ctx, keystore.ReceiptQuery{After: all[0].Seq, Limit: 1})
+	if err != nil || len(page) != 1 || page[0].Seq != all[1].Seq {
+		t.Errorf("Receipts after %d, limit 1 = %+v, %v", all[0].Seq, page, err)
+	}
+	if _, err := s.Receipts(ctx, keystore.ReceiptQuery{}); !errors.Is(err, keystore.ErrInvalid) {
+		t.Errorf("Receipts(limit 0) = %v, want ErrInvalid", err)
+	}
+}
+
+func testTombstones(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"c", "a", "b"} {
+		if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.Tombstones(ctx, "", 2)
+	if err != nil || len(first) != 2 || first[0].ID != "a" || first[1].ID != "b" {
+		t.Fatalf("Tombstones page 1 = %+v, %v", first, err)
+	}
+	rest, err := s.Tombstones(ctx, "b", 2)
+	if err != nil || len(rest) != 1 || rest[0].ID != "c" || rest[0].Reason != "request" || rest[0].ErasedAt.IsZero() {
+		t.Fatalf("Tombstones page 2 = %+v, %v", rest, err)
+	}
+}
+
+func testRetention(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"late", "early", "forever", "mid"} {
+		r := rec(id, "w")
+		if id != "forever" {
+			r.RetainUntil = base.Add(time.Duration([]int{30, 10, 0, 20}[i]) * 24 * time.Hour)
+		}
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Get(ctx, "early")
+	if err != nil || !got.RetainUntil.Equal(base.Add(10*24*time.Hour)) {
+		t.Fatalf("RetainUntil did not round-trip: %v, %v", got.RetainUntil, err)
+	}
+	ids := func(recs []keystore.Record) string {
+		var out []string
+		for _, r := range recs {
+			out = append(out, r.ID)
+		}
+		return fmt.Sprint(out)
+	}
+	expired, err := s.ScanExpired(ctx, base.Add(20*24*time.Hour), 10)
+	if err != nil || ids(expired) != "[early mid]" {
+		t.Errorf("ScanExpired at day 20 = %s, %v; want [early mid] (soonest first, the deadline itself included)", ids(expired), err)
+	}
+	if expired, _ := s.ScanExpired(ctx, base.Add(100*24*time.Hour), 1); ids(expired) != "[early]" {
+		t.Errorf("ScanExpired limit 1 = %s", ids(expired))
+	}
+	// Retention is changeable: extend "early" past everything.
+	got.RetainUntil = base.Add(365 * 24 * time.Hour)
+	if _, err := s.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if expired, _ := s.ScanExpired(ctx, base.Add(40*24*time.Hour), 10); ids(expired) != "[mid late]" {
+		t.Errorf("after extending early, ScanExpired = %s, want [mid late]", ids(expired))
+	}
+	// Erased records are never returned.
+	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "mid", Reason: "retention"}); err != nil {
+		t.Fatal(err)
+	}
+	if expired, _ := s.ScanExpired(ctx, base.Add(40*24*time.Hour), 10); ids(expired) != "[late]" {
+		t.Errorf("after erasing mid, ScanExpired = %s, want [late]", ids(expired))
 	}
 }
