@@ -28,6 +28,8 @@ type keyring struct {
 	global       *subjectkey.Keys
 	fetchTimeout time.Duration
 	batchSize    int
+	retention    time.Duration // 0: keys are kept until Forget
+	now          func() time.Time
 }
 
 // recordID is the key store ID of subject: a keyed hash, so that neither the
@@ -122,7 +124,11 @@ func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, erro
 // store1 stores a freshly wrapped bundle, or uses the winner's if another
 // creator got there first.
 func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bundle, wrapped []byte) (*subjectkey.Keys, error) {
-	stored, created, err := r.store.Create(ctx, keystore.Record{ID: id, KEKID: r.kek.ID(), Wrapped: wrapped, KeyIDs: bundle.KeyIDs()})
+	rec := keystore.Record{ID: id, KEKID: r.kek.ID(), Wrapped: wrapped, KeyIDs: bundle.KeyIDs()}
+	if r.retention > 0 && id != globalRecordID {
+		rec.RetainUntil = r.now().Add(r.retention)
+	}
+	stored, created, err := r.store.Create(ctx, rec)
 	if errors.Is(err, keystore.ErrTombstoned) {
 		return nil, ErrForgotten
 	}

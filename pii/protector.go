@@ -41,6 +41,7 @@ type config struct {
 	cacheTTL     time.Duration
 	fetchTimeout time.Duration
 	batchSize    int
+	retention    time.Duration
 	encryptEmpty bool
 	migration    bool
 	placeholder  *string
@@ -89,6 +90,20 @@ func WithBatchSize(n int) Option {
 			return fmt.Errorf("pii: batch size must be positive")
 		}
 		c.batchSize = n
+		return nil
+	}
+}
+
+// WithRetention gives every subject key this Protector creates a retention
+// deadline d after its creation; Expire (or `fieldcrypt keys expire`)
+// erases subjects whose deadline has passed. SetRetention changes one
+// subject's deadline. Without it, keys are kept until Forget.
+func WithRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("pii: retention must be positive")
+		}
+		c.retention = d
 		return nil
 	}
 }
@@ -146,6 +161,8 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		cache:        newKeyCache(c.cacheEntries, c.cacheTTL, cacheClock),
 		fetchTimeout: c.fetchTimeout,
 		batchSize:    c.batchSize,
+		retention:    c.retention,
+		now:          c.now,
 	}
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
