@@ -1,0 +1,69 @@
+// Command fieldcrypt is the operator's tool for a fieldcrypt key store.
+//
+//	fieldcrypt keystore migrate          --store STORE
+//	fieldcrypt keys status               --store STORE
+//	fieldcrypt keys expire               --store STORE [--now TIME] [--batch N]
+//	fieldcrypt keys receipts             --store STORE [--id RECORD-ID] [--limit N]
+//	fieldcrypt keys verify-erased        --store STORE --kek KEK SUBJECT
+//	fieldcrypt keys export-tombstones    --store STORE [--out FILE]
+//	fieldcrypt keys reapply-tombstones   --store STORE [--from FILE]
+//
+// STORE is sqlite:PATH or a postgres:// (or postgresql://) URL. KEK is
+// local:PATH (a kms/local key file). Results go to standard output,
+// progress and errors to standard error.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type command struct {
+	group, name, summary string
+	run                  func(ctx context.Context, args []string, out, errOut io.Writer) error
+}
+
+var commands = []command{
+	{"keystore", "migrate", "create or upgrade the key store's schema", cmdMigrate},
+	{"keys", "status", "count subject keys per KEK, tombstones and receipts", cmdStatus},
+	{"keys", "expire", "erase every subject whose retention has passed", cmdExpire},
+	{"keys", "receipts", "list erasure receipts", cmdReceipts},
+	{"keys", "verify-erased", "say whether a subject was erased, and when", cmdVerifyErased},
+	{"keys", "export-tombstones", "write every tombstone as JSON lines, to keep outside the store's backups", cmdExportTombstones},
+	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back", cmdReapplyTombstones},
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	if len(args) >= 2 {
+		for _, c := range commands {
+			if c.group == args[0] && c.name == args[1] {
+				if err := c.run(ctx, args[2:], out, errOut); err != nil {
+					fmt.Fprintf(errOut, "fieldcrypt %s %s: %v\n", c.group, c.name, err)
+					return 1
+				}
+				return 0
+			}
+		}
+	}
+	usage(errOut)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fieldcrypt GROUP COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %-20s %s\n", c.group, c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every command takes --store STORE: sqlite:PATH or a postgres:// URL.")
+}
