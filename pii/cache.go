@@ -23,6 +23,14 @@ type keyCache struct {
 	// subjects maps the key store ID of each cached subject back to it, so
 	// that an erasure announced by ID can reach the entry.
 	subjects map[string]string
+	// erased holds record IDs announced as erased, until their expiry: a
+	// load that read the record just before the erasure committed must not
+	// cache its key after the announcement has come and gone.
+	erased map[string]time.Time
+	// gen changes whenever every key is dropped (the erasure listener
+	// reconnected); a load begun under an older generation may have read
+	// a record whose erasure was never announced, so it is not cached.
+	gen uint64
 }
 
 type cacheEntry struct {
@@ -42,7 +50,8 @@ const (
 )
 
 func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element), subjects: make(map[string]string)}
+	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element),
+		subjects: make(map[string]string), erased: make(map[string]time.Time)}
 }
 
 func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
@@ -64,27 +73,54 @@ func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
 	return e.keys, cacheHit
 }
 
-// put caches keys for subject, whose key store record is id. It refuses
-// (returns false) if the subject has a live negative entry.
-func (c *keyCache) put(subject, id string, keys *subjectkey.Keys) bool {
+// generation returns the current generation, to pass to put.
+func (c *keyCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches keys for subject, whose key store record is id, loaded during
+// generation gen. It refuses (returns false) if the subject has a live
+// negative entry or its record was announced as erased. A key loaded under
+// an older generation is not cached, but not refused either.
+func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
 	if el, ok := c.entries[subject]; ok {
 		e := el.Value.(*cacheEntry)
-		if e.forgotten && c.now().Before(e.expires) {
+		if e.forgotten && now.Before(e.expires) {
 			return false
 		}
 		c.remove(el)
+	}
+	if until, ok := c.erased[id]; ok && now.Before(until) {
+		c.insert(&cacheEntry{subject: subject, forgotten: true})
+		return false
+	}
+	if gen != c.gen {
+		return true
 	}
 	c.insert(&cacheEntry{subject: subject, id: id, keys: keys})
 	return true
 }
 
-// forgetID replaces the entry of the subject whose record is id, if cached,
-// with a negative one. It reports whether there was one.
+// forgetID records that the record id was erased: the subject's entry, if
+// cached, becomes negative, and a load of that record finishing later is
+// refused. It reports whether the subject was cached.
 func (c *keyCache) forgetID(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.erased) >= 2*c.max {
+		for k, until := range c.erased {
+			if !now.Before(until) {
+				delete(c.erased, k)
+			}
+		}
+	}
+	c.erased[id] = now.Add(c.ttl)
 	subject, ok := c.subjects[id]
 	if !ok {
 		return false
@@ -99,6 +135,7 @@ func (c *keyCache) forgetID(id string) bool {
 func (c *keyCache) dropKeys() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for el := c.lru.Front(); el != nil; {
 		next := el.Next()
 		if !el.Value.(*cacheEntry).forgotten {

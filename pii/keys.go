@@ -75,6 +75,7 @@ func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjec
 }
 
 func (r *keyring) load(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
+	gen := r.cache.generation()
 	id, err := r.recordID(subject)
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 	if err != nil {
 		return nil, err
 	}
-	if !r.cache.put(subject, id, keys) {
+	if !r.cache.put(subject, id, keys, gen) {
 		return nil, ErrForgotten // forgotten while we were loading
 	}
 	return keys, nil
@@ -195,6 +196,7 @@ type keyResult struct {
 // unwrapping and wrapping in as few KMS round trips as the KEK allows.
 func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (map[string]keyResult, error) {
 	out := make(map[string]keyResult, len(subjects))
+	gen := r.cache.generation()
 	if r.batcher == nil || len(subjects) == 1 {
 		for _, s := range subjects {
 			keys, err := r.get(ctx, s, create)
@@ -249,7 +251,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 			}
 			keys, err := parseKeys(res[i].Data)
 			subjectkey.Zero(res[i].Data)
-			out[p.subject] = r.cached(p.subject, p.id, keys, err)
+			out[p.subject] = r.cached(p.subject, p.id, keys, err, gen)
 		}
 	}
 
@@ -279,7 +281,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 				continue
 			}
 			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = r.cached(p.subject, p.id, keys, err)
+			out[p.subject] = r.cached(p.subject, p.id, keys, err, gen)
 		}
 	}
 	return out, nil
@@ -300,14 +302,14 @@ func checkBatch(what string, n int, res []kms.Result, err error) ([]kms.Result, 
 }
 
 // cached caches a freshly loaded key and returns the result to report.
-func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error) keyResult {
+func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error, gen uint64) keyResult {
 	if errors.Is(err, ErrForgotten) {
 		r.cache.forget(subject)
 	}
 	if err != nil {
 		return keyResult{err: err}
 	}
-	if !r.cache.put(subject, id, keys) {
+	if !r.cache.put(subject, id, keys, gen) {
 		return keyResult{err: ErrForgotten}
 	}
 	return keyResult{keys: keys}
