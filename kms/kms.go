@@ -10,6 +10,8 @@
 // optional interfaces, found by type assertion:
 //
 //   - [Batcher]: many wraps or unwraps in one round trip (Vault's batch_input).
+//   - [Rewrapper]: re-encrypt wrapped keys under the newest key version
+//     inside the backend (Vault's rewrap), without the plaintext leaving it.
 //
 // Errors returned by a backend wrap exactly one of [ErrUnavailable],
 // [ErrRefused] or [ErrAuthentication], so callers can decide with [errors.Is]
@@ -63,6 +65,16 @@ type Batcher interface {
 	KEK
 	EncryptBatch(ctx context.Context, reqs []Request) ([]Result, error)
 	DecryptBatch(ctx context.Context, reqs []Request) ([]Result, error)
+}
+
+// Rewrapper is implemented by KEKs that can re-encrypt what they wrapped
+// under their newest key version without returning the plaintext. Each
+// Request's Data is a wrapped key and AssociatedData what it was bound to;
+// each Result's Data is the rewrapped key. The error return is for failures
+// of the whole batch.
+type Rewrapper interface {
+	KEK
+	Rewrap(ctx context.Context, reqs []Request) ([]Result, error)
 }
 
 // The error classes. Every error a backend returns wraps exactly one of them.

@@ -13,11 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 	"github.com/fieldcrypt/fieldcrypt/keystore/postgres"
 	"github.com/fieldcrypt/fieldcrypt/keystore/sqlite"
 	"github.com/fieldcrypt/fieldcrypt/kms"
 	"github.com/fieldcrypt/fieldcrypt/kms/local"
+	"github.com/fieldcrypt/fieldcrypt/kms/vault"
 	"github.com/fieldcrypt/fieldcrypt/pii"
 )
 
@@ -43,14 +46,27 @@ func openStore(ctx context.Context, spec string) (keystore.Store, func(), error)
 	return nil, nil, fmt.Errorf("unknown store %q: want sqlite:PATH or a postgres:// URL", redactURL(spec))
 }
 
-func openKEK(spec string) (kms.KEK, error) {
+// openKEK opens the KEK named by spec: local:PATH, or vault:MOUNT/KEY with
+// the server and token from Vault's usual environment (VAULT_ADDR,
+// VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...).
+func openKEK(ctx context.Context, spec string) (kms.KEK, error) {
 	switch {
 	case strings.HasPrefix(spec, "local:"):
 		return local.Open(strings.TrimPrefix(spec, "local:"))
+	case strings.HasPrefix(spec, "vault:"):
+		mount, key, ok := strings.Cut(strings.TrimPrefix(spec, "vault:"), "/")
+		if !ok {
+			return nil, fmt.Errorf("KEK %q: want vault:MOUNT/KEY", spec)
+		}
+		client, err := api.NewClient(api.DefaultConfig())
+		if err != nil {
+			return nil, err
+		}
+		return vault.New(ctx, vault.Config{Client: client, Mount: mount, Key: key, Namespace: os.Getenv("VAULT_NAMESPACE")})
 	case spec == "":
-		return nil, errors.New("--kek is required: local:PATH")
+		return nil, errors.New("a KEK is required: local:PATH or vault:MOUNT/KEY")
 	}
-	return nil, fmt.Errorf("unknown KEK %q: want local:PATH", spec)
+	return nil, fmt.Errorf("unknown KEK %q: want local:PATH or vault:MOUNT/KEY", spec)
 }
 
 // redactURL hides a password in a store URL before it is printed.
@@ -101,7 +117,7 @@ func cmdStatus(ctx context.Context, args []string, out, errOut io.Writer) error 
 		return err
 	}
 	defer closeStore()
-	perKEK := map[string]int{}
+	perKEK := map[string]int{} // "KEK ID" or "KEK ID version N"
 	keys, withRetention := 0, 0
 	for after := ""; ; {
 		recs, err := s.Scan(ctx, after, 1000)
@@ -113,7 +129,11 @@ func cmdStatus(ctx context.Context, args []string, out, errOut io.Writer) error 
 		}
 		for _, r := range recs {
 			after = r.ID
-			perKEK[r.KEKID]++
+			label := r.KEKID
+			if v, ok := vault.KeyVersion(r.Wrapped); ok {
+				label += fmt.Sprintf(" version %d", v)
+			}
+			perKEK[label]++
 			if r.ID != "fieldcrypt.global" {
 				keys++
 			}
@@ -218,14 +238,14 @@ func cmdReceipts(ctx context.Context, args []string, out, errOut io.Writer) erro
 
 func cmdVerifyErased(ctx context.Context, args []string, out, errOut io.Writer) error {
 	f := newFlags("keys verify-erased", errOut)
-	kekSpec := f.String("kek", os.Getenv("FIELDCRYPT_KEK"), "the KEK: local:PATH (default $FIELDCRYPT_KEK); needed to recompute the subject's keyed hash")
+	kekSpec := f.String("kek", os.Getenv("FIELDCRYPT_KEK"), "the KEK: local:PATH or vault:MOUNT/KEY (default $FIELDCRYPT_KEK); needed to recompute the subject's keyed hash")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
 		return errors.New("give exactly one subject identifier")
 	}
-	kek, err := openKEK(*kekSpec)
+	kek, err := openKEK(ctx, *kekSpec)
 	if err != nil {
 		return err
 	}

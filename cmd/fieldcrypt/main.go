@@ -2,6 +2,8 @@
 //
 //	fieldcrypt keystore migrate          --store STORE
 //	fieldcrypt keys status               --store STORE
+//	fieldcrypt keys rewrap               --store STORE --kek vault:MOUNT/KEY [--batch N] [--after ID] [--limit N]
+//	fieldcrypt keys migrate              --store STORE --from KEK --to KEK [--batch N] [--after ID] [--limit N]
 //	fieldcrypt keys expire               --store STORE [--now TIME] [--batch N]
 //	fieldcrypt keys receipts             --store STORE [--id RECORD-ID] [--limit N]
 //	fieldcrypt keys verify-erased        --store STORE --kek KEK SUBJECT
@@ -9,7 +11,8 @@
 //	fieldcrypt keys reapply-tombstones   --store STORE [--from FILE]
 //
 // STORE is sqlite:PATH or a postgres:// (or postgresql://) URL. KEK is
-// local:PATH (a kms/local key file). Results go to standard output,
+// local:PATH (a kms/local key file) or vault:MOUNT/KEY (Vault Transit, with
+// VAULT_ADDR and VAULT_TOKEN from the environment). Results go to standard output,
 // progress and errors to standard error.
 package main
 
@@ -34,7 +37,9 @@ type command struct {
 
 var commands = []command{
 	{"keystore", "migrate", "create or upgrade the key store's schema", cmdMigrate},
-	{"keys", "status", "count subject keys per KEK, tombstones and receipts", cmdStatus},
+	{"keys", "status", "count subject keys per KEK (and Transit key version), tombstones", cmdStatus},
+	{"keys", "rewrap", "rewrap every key to the newest KEK version, inside the KMS", cmdRewrap},
+	{"keys", "migrate", "move every key from one KEK to another (unwrap + wrap)", cmdMigrateKEK},
 	{"keys", "expire", "erase every subject whose retention has passed", cmdExpire},
 	{"keys", "receipts", "list erasure receipts", cmdReceipts},
 	{"keys", "verify-erased", "say whether a subject was erased, and when", cmdVerifyErased},

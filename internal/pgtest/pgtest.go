@@ -1,6 +1,6 @@
 // Package pgtest gives tests an empty PostgreSQL schema of their own on the
 // server named by FIELDCRYPT_TEST_POSTGRES, which ./test.sh sets by starting
-// a throwaway cluster (internal/tools/testpg). Without it, tests skip and
+// a throwaway cluster (internal/tools/testenv). Without it, tests skip and
 // say why.
 package pgtest
 

@@ -1,14 +1,22 @@
-// Command testpg runs a command with a throwaway PostgreSQL cluster:
+// Command testenv runs a command with the real servers the tests use:
 //
-//	go run ./internal/tools/testpg -- go test ./...
+//	go run ./internal/tools/testenv -- go test ./...
 //
-// If PostgreSQL server binaries are installed (PG_BIN, pg_config --bindir,
+// PostgreSQL: if server binaries are installed (PG_BIN, pg_config --bindir,
 // or /usr/lib/postgresql/*/bin), it runs initdb into a temporary directory,
 // starts the server on 127.0.0.1 at a free port (as the "postgres" user when
-// running as root, since the server refuses to run as root), sets
-// FIELDCRYPT_TEST_POSTGRES to its URL for the command, and stops the server
-// and removes the directory afterwards. Otherwise it says so and runs the
-// command without it; the PostgreSQL tests then skip with that message.
+// running as root, since the server refuses to run as root) and sets
+// FIELDCRYPT_TEST_POSTGRES to its URL. Otherwise it says so; the PostgreSQL
+// tests then skip with that message.
+//
+// Vault: if VAULT_BIN names a vault binary (./test.sh builds one from
+// tools/vault when none is installed), or one is on PATH, it starts
+// `vault server -dev` on 127.0.0.1 at a free port with a generated root
+// token, enables Transit, and sets FIELDCRYPT_TEST_VAULT_ADDR and
+// FIELDCRYPT_TEST_VAULT_TOKEN. Otherwise it says so; the Vault tests skip.
+//
+// Both servers are stopped, and their directories removed, when the
+// command ends.
 package main
 
 import (
@@ -28,7 +36,11 @@ import (
 	"time"
 )
 
-const envVar = "FIELDCRYPT_TEST_POSTGRES"
+const (
+	envVar        = "FIELDCRYPT_TEST_POSTGRES"
+	envVaultAddr  = "FIELDCRYPT_TEST_VAULT_ADDR"
+	envVaultToken = "FIELDCRYPT_TEST_VAULT_TOKEN"
+)
 
 func main() {
 	args := os.Args[1:]
@@ -36,7 +48,7 @@ func main() {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: testpg -- command [args...]")
+		fmt.Fprintln(os.Stderr, "usage: testenv -- command [args...]")
 		os.Exit(2)
 	}
 	os.Exit(run(args))
@@ -48,13 +60,13 @@ func run(args []string) int {
 	cmd.Env = os.Environ()
 
 	if os.Getenv(envVar) != "" {
-		fmt.Printf("testpg: using the PostgreSQL given in %s\n", envVar)
+		fmt.Printf("testenv: using the PostgreSQL given in %s\n", envVar)
 	} else if bin := findBin(); bin == "" {
-		fmt.Println("testpg: PostgreSQL server binaries not found (install Debian's postgresql package): PostgreSQL tests will SKIP")
+		fmt.Println("testenv: PostgreSQL server binaries not found (install Debian's postgresql package): PostgreSQL tests will SKIP")
 	} else {
 		c, err := start(bin)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "testpg: cannot start PostgreSQL from %s: %v\n", bin, err)
+			fmt.Fprintf(os.Stderr, "testenv: cannot start PostgreSQL from %s: %v\n", bin, err)
 			return 1
 		}
 		defer c.stop()
@@ -62,15 +74,29 @@ func run(args []string) int {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		go func() { <-sig; c.stop(); os.Exit(1) }()
-		fmt.Printf("testpg: PostgreSQL %s running on 127.0.0.1:%d (data in %s)\n", c.version, c.port, c.dir)
+		fmt.Printf("testenv: PostgreSQL %s running on 127.0.0.1:%d (data in %s)\n", c.version, c.port, c.dir)
 		cmd.Env = append(cmd.Env, envVar+"="+c.url())
+	}
+	if os.Getenv(envVaultAddr) != "" {
+		fmt.Printf("testenv: using the Vault given in %s\n", envVaultAddr)
+	} else if bin := findVault(); bin == "" {
+		fmt.Println("testenv: no vault binary (set VAULT_BIN, put vault on PATH, or run ./test.sh, which builds one): Vault tests will SKIP")
+	} else {
+		v, err := startVault(bin)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: cannot start Vault from %s: %v\n", bin, err)
+			return 1
+		}
+		defer v.stop()
+		fmt.Printf("testenv: Vault %s running on %s\n", v.version, v.addr)
+		cmd.Env = append(cmd.Env, envVaultAddr+"="+v.addr, envVaultToken+"="+v.token)
 	}
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
 			return exit.ExitCode()
 		}
-		fmt.Fprintln(os.Stderr, "testpg:", err)
+		fmt.Fprintln(os.Stderr, "testenv:", err)
 		return 1
 	}
 	return 0

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+	"github.com/fieldcrypt/fieldcrypt/kms"
+	"github.com/fieldcrypt/fieldcrypt/kms/vault"
+)
+
+// tally counts what a bulk key operation did.
+type tally struct{ done, skipped, failed int }
+
+func (t tally) String() string {
+	return fmt.Sprintf("%d done, %d skipped, %d failed", t.done, t.skipped, t.failed)
+}
+
+// walkBatches calls fn with batches of up to size records after the
+// cursor, and stops after limit records (0: no limit). It reports the
+// cursor after each batch, so an interrupted run can resume with --after.
+func walkBatches(ctx context.Context, s keystore.Store, after string, size, limit int, errOut io.Writer, what string, fn func([]keystore.Record) error) error {
+	seen := 0
+	for {
+		n := size
+		if limit > 0 && limit-seen < n {
+			n = limit - seen
+		}
+		if n <= 0 {
+			fmt.Fprintf(errOut, "%s: stopped after %d records (--limit); resume with --after %s\n", what, seen, after)
+			return nil
+		}
+		recs, err := s.Scan(ctx, after, n)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := fn(recs); err != nil {
+			return err
+		}
+		seen += len(recs)
+		after = recs[len(recs)-1].ID
+		fmt.Fprintf(errOut, "%s: %d records processed; cursor %s\n", what, seen, after)
+	}
+}
+
+func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error {
+	f := newFlags("keys rewrap", errOut)
+	kekSpec := f.String("kek", "", "the KEK whose keys to rewrap: vault:MOUNT/KEY")
+	batch := f.Int("batch", 250, "records per KMS call")
+	after := f.String("after", "", "resume after this record ID")
+	limit := f.Int("limit", 0, "stop after this many records")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	k, err := openKEK(ctx, *kekSpec)
+	if err != nil {
+		return err
+	}
+	vk, ok := k.(*vault.KEK)
+	if !ok {
+		return fmt.Errorf("KEK %s has no key versions to rewrap to; use keys migrate to move to another KEK", k.ID())
+	}
+	defer vk.Close()
+	latest, err := vk.LatestVersion(ctx)
+	if err != nil {
+		return err
+	}
+	s, closeStore, err := openStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	var t tally
+	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "rewrap", func(recs []keystore.Record) error {
+		var todo []keystore.Record
+		var reqs []kms.Request
+		for _, r := range recs {
+			if v, _ := vault.KeyVersion(r.Wrapped); r.KEKID != k.ID() || v >= latest {
+				t.skipped++ // another KEK's, or already at the newest version
+				continue
+			}
+			todo = append(todo, r)
+			reqs = append(reqs, kms.Request{Data: r.Wrapped, AssociatedData: subjectkey.WrapAssociatedData(r.ID)})
+		}
+		rewrapped, err := rewrap(ctx, vk, reqs)
+		if err != nil {
+			return err
+		}
+		for i, r := range todo {
+			if rewrapped[i].Err != nil {
+				t.failed++
+				fmt.Fprintf(errOut, "rewrap: %s: %v\n", r.ID, rewrapped[i].Err)
+				continue
+			}
+			r.Wrapped = rewrapped[i].Data
+			if _, err := s.Update(ctx, r); err != nil {
+				if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrTombstoned) {
+					t.skipped++ // changed or erased meanwhile; a re-run picks it up
+					continue
+				}
+				return err
+			}
+			t.done++
+		}
+		return nil
+	})
+	fmt.Fprintf(out, "rewrap: %s\n", t)
+	return err
+}
+
+// rewrap re-encrypts wrapped keys under the KEK's newest version: inside
+// the KMS where it can do so with associated data (kms.Rewrapper), else by
+// a batched decrypt and encrypt, zeroing the keysets in between.
+func rewrap(ctx context.Context, k kms.Batcher, reqs []kms.Request) ([]kms.Result, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	if rw, ok := k.(kms.Rewrapper); ok {
+		return rw.Rewrap(ctx, reqs)
+	}
+	plain, err := k.DecryptBatch(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kms.Result, len(reqs))
+	var enc []kms.Request
+	var at []int
+	for i, p := range plain {
+		if p.Err != nil {
+			out[i].Err = p.Err
+			continue
+		}
+		enc = append(enc, kms.Request{Data: p.Data, AssociatedData: reqs[i].AssociatedData})
+		at = append(at, i)
+	}
+	wrapped, err := k.EncryptBatch(ctx, enc)
+	for _, e := range enc {
+		subjectkey.Zero(e.Data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = wrapped[j]
+	}
+	return out, nil
+}
+
+func cmdMigrateKEK(ctx context.Context, args []string, out, errOut io.Writer) error {
+	f := newFlags("keys migrate", errOut)
+	fromSpec := f.String("from", "", "the KEK the keys are wrapped by now: local:PATH or vault:MOUNT/KEY")
+	toSpec := f.String("to", "", "the KEK to wrap them with: local:PATH or vault:MOUNT/KEY")
+	batch := f.Int("batch", 250, "records per batch")
+	after := f.String("after", "", "resume after this record ID")
+	limit := f.Int("limit", 0, "stop after this many records")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	from, err := openKEK(ctx, *fromSpec)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	to, err := openKEK(ctx, *toSpec)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	for _, k := range []kms.KEK{from, to} {
+		if vk, ok := k.(*vault.KEK); ok {
+			defer vk.Close()
+		}
+	}
+	s, closeStore, err := openStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	var t tally
+	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "migrate", func(recs []keystore.Record) error {
+		for _, r := range recs {
+			if r.KEKID == to.ID() || r.KEKID != from.ID() {
+				t.skipped++
+				continue
+			}
+			ad := subjectkey.WrapAssociatedData(r.ID)
+			raw, err := from.Decrypt(ctx, r.Wrapped, ad)
+			if err != nil {
+				t.failed++
+				fmt.Fprintf(errOut, "migrate: %s: %v\n", r.ID, err)
+				continue
+			}
+			wrapped, err := to.Encrypt(ctx, raw, ad)
+			subjectkey.Zero(raw)
+			if err != nil {
+				return err // the target KEK is failing: stop rather than fail every record
+			}
+			r.Wrapped, r.KEKID = wrapped, to.ID()
+			if _, err := s.Update(ctx, r); err != nil {
+				if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrTombstoned) {
+					t.skipped++
+					continue
+				}
+				return err
+			}
+			t.done++
+		}
+		return nil
+	})
+	fmt.Fprintf(out, "migrate: %s\n", t)
+	return err
+}

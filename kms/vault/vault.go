@@ -1,0 +1,347 @@
+// Package vault is a key-encryption key in HashiCorp Vault's Transit
+// secrets engine, through github.com/hashicorp/vault/api. The key never
+// leaves Vault: fieldcrypt sends subject keysets to be wrapped (encrypt) and
+// unwrapped (decrypt), many per request when it can (batch_input).
+//
+// Associated data is sent as Transit's associated_data parameter, which the
+// key's AEAD cipher (aes256-gcm96, the default) authenticates: a wrapped key
+// moved to another record fails to unwrap. Keys of a type without AEAD
+// support are refused by Vault when associated data is given, so the binding
+// can never be silently dropped.
+//
+// Errors are classified for kms: permission denied and invalid requests are
+// kms.ErrRefused; a failed authentication of a ciphertext is
+// kms.ErrAuthentication; 429, 5xx and connection failures are
+// kms.ErrUnavailable and are retried by the configured policy, honouring the
+// caller's context and Vault's Retry-After. Nothing is ever written when
+// Vault does not answer: callers fail closed.
+package vault
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/fieldcrypt/fieldcrypt/kms"
+)
+
+// Config configures a Transit KEK.
+type Config struct {
+	// Client is a configured Vault client (address, TLS). Its token is used
+	// unless Login is set. Its own retries are turned off: the KEK retries.
+	Client *api.Client
+	// Mount is where Transit is mounted; default "transit".
+	Mount string
+	// Key is the Transit key's name. Required.
+	Key string
+	// Namespace is the Vault Enterprise namespace, if any.
+	Namespace string
+	// Login, if set, logs in with this auth method (api/auth/approle,
+	// api/auth/kubernetes, ...), keeps the token renewed and logs in again
+	// when it can no longer be renewed.
+	Login api.AuthMethod
+	// Retry is the retry policy for unavailable errors; zero means
+	// kms.DefaultRetry.
+	Retry kms.RetryPolicy
+}
+
+// KEK is a Transit key. It is safe for concurrent use.
+type KEK struct {
+	client *api.Client
+	mount  string
+	key    string
+	id     string
+	retry  kms.RetryPolicy
+
+	stop    context.CancelFunc
+	stopped sync.WaitGroup
+}
+
+// KEK does not implement kms.Rewrapper: Vault's transit/rewrap (v1.21)
+// accepts associated_data but does not use it, so it cannot rewrap the
+// associated-data-bound keys fieldcrypt stores (TestTransitRewrapIgnores-
+// AssociatedData pins this). `fieldcrypt keys rewrap` rewraps by batched
+// decrypt and encrypt instead.
+var _ kms.Batcher = (*KEK)(nil)
+
+// New validates cfg and returns the KEK. With cfg.Login it logs in first
+// and starts renewing the token in the background (stopped by Close).
+func New(ctx context.Context, cfg Config) (*KEK, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("vault: Config.Client is required")
+	}
+	if cfg.Key == "" || strings.ContainsAny(cfg.Key, "/ ") {
+		return nil, errors.New("vault: Config.Key must be a Transit key name")
+	}
+	mount := strings.Trim(cfg.Mount, "/")
+	if mount == "" {
+		mount = "transit"
+	}
+	client, err := cfg.Client.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	client.SetToken(cfg.Client.Token())
+	client.SetMaxRetries(0)
+	if cfg.Namespace != "" {
+		client.SetNamespace(cfg.Namespace)
+	}
+	retry := cfg.Retry
+	if retry.Attempts == 0 {
+		retry = kms.DefaultRetry
+	}
+	id := "vault:" + mount + "/" + cfg.Key
+	if cfg.Namespace != "" {
+		id = "vault:" + strings.Trim(cfg.Namespace, "/") + "/" + mount + "/" + cfg.Key
+	}
+	k := &KEK{client: client, mount: mount, key: cfg.Key, id: id, retry: retry, stop: func() {}}
+	if cfg.Login != nil {
+		if err := k.startLogin(ctx, cfg.Login); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// Close stops token renewal, if any.
+func (k *KEK) Close() {
+	k.stop()
+	k.stopped.Wait()
+}
+
+// ID returns "vault:" followed by the mount and key name (and namespace).
+// It does not change when the key is rotated: see KeyVersion.
+func (k *KEK) ID() string { return k.id }
+
+// KeyVersion returns the Transit key version that produced wrapped, read
+// from its "vault:vN:" prefix.
+func KeyVersion(wrapped []byte) (int, bool) {
+	s := string(wrapped)
+	if !strings.HasPrefix(s, "vault:v") {
+		return 0, false
+	}
+	end := strings.IndexByte(s[7:], ':')
+	if end < 0 {
+		return 0, false
+	}
+	v, err := strconv.Atoi(s[7 : 7+end])
+	return v, err == nil && v > 0
+}
+
+// Encrypt wraps plaintext.
+func (k *KEK) Encrypt(ctx context.Context, plaintext, associatedData []byte) ([]byte, error) {
+	res, err := k.batch(ctx, "encrypt", []kms.Request{{Data: plaintext, AssociatedData: associatedData}})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Data, res[0].Err
+}
+
+// Decrypt unwraps ciphertext.
+func (k *KEK) Decrypt(ctx context.Context, ciphertext, associatedData []byte) ([]byte, error) {
+	res, err := k.batch(ctx, "decrypt", []kms.Request{{Data: ciphertext, AssociatedData: associatedData}})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Data, res[0].Err
+}
+
+// EncryptBatch wraps every request in one Transit call.
+func (k *KEK) EncryptBatch(ctx context.Context, reqs []kms.Request) ([]kms.Result, error) {
+	return k.batch(ctx, "encrypt", reqs)
+}
+
+// DecryptBatch unwraps every request in one Transit call.
+func (k *KEK) DecryptBatch(ctx context.Context, reqs []kms.Request) ([]kms.Result, error) {
+	return k.batch(ctx, "decrypt", reqs)
+}
+
+type batchItem struct {
+	Plaintext      string `json:"plaintext,omitempty"`
+	Ciphertext     string `json:"ciphertext,omitempty"`
+	AssociatedData string `json:"associated_data,omitempty"`
+	Reference      string `json:"reference"`
+}
+
+// batch runs one Transit operation over reqs, with retries, and maps each
+// result back to its request by position (and checks the echoed reference).
+func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.Result, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	items := make([]batchItem, len(reqs))
+	for i, r := range reqs {
+		items[i].Reference = strconv.Itoa(i)
+		if len(r.AssociatedData) > 0 {
+			items[i].AssociatedData = base64.StdEncoding.EncodeToString(r.AssociatedData)
+		}
+		if op == "encrypt" {
+			items[i].Plaintext = base64.StdEncoding.EncodeToString(r.Data)
+		} else {
+			items[i].Ciphertext = string(r.Data)
+		}
+	}
+	var secret *api.Secret
+	err := k.retry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		secret, err = k.call(ctx, op, map[string]any{
+			"batch_input": items,
+			// Report per-item failures in a 200 response rather than a
+			// 400 for the whole batch, so good items still come back.
+			"partial_failure_response_code": http.StatusOK,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, k.fail(op, err)
+	}
+	raw, _ := secret.Data["batch_results"].([]any)
+	if len(raw) != len(reqs) {
+		return nil, k.fail(op, kms.Classify(kms.ErrUnavailable, fmt.Errorf("Vault returned %d results for %d requests", len(raw), len(reqs))))
+	}
+	out := make([]kms.Result, len(reqs))
+	for i, r := range raw {
+		item, _ := r.(map[string]any)
+		if ref, _ := item["reference"].(string); ref != strconv.Itoa(i) {
+			return nil, k.fail(op, kms.Classify(kms.ErrUnavailable, errors.New("Vault returned batch results out of order")))
+		}
+		if msg, _ := item["error"].(string); msg != "" {
+			out[i].Err = k.fail(op, classifyMessage(msg))
+			continue
+		}
+		switch op {
+		case "decrypt":
+			pt, err := base64.StdEncoding.DecodeString(fmt.Sprint(item["plaintext"]))
+			if err != nil {
+				out[i].Err = k.fail(op, kms.Classify(kms.ErrUnavailable, errors.New("Vault returned a plaintext that is not base64")))
+				continue
+			}
+			out[i].Data = pt
+		default:
+			ct, _ := item["ciphertext"].(string)
+			if _, ok := KeyVersion([]byte(ct)); !ok {
+				out[i].Err = k.fail(op, kms.Classify(kms.ErrUnavailable, errors.New("Vault returned no ciphertext")))
+				continue
+			}
+			out[i].Data = []byte(ct)
+		}
+	}
+	return out, nil
+}
+
+// call makes one request to Transit. It uses the raw client so that a
+// Retry-After header can be honoured.
+func (k *KEK) call(ctx context.Context, op string, body map[string]any) (*api.Secret, error) {
+	req := k.client.NewRequest(http.MethodPost, "/v1/"+k.mount+"/"+op+"/"+k.key)
+	if err := req.SetJSONBody(body); err != nil {
+		return nil, kms.Classify(kms.ErrRefused, err)
+	}
+	resp, err := k.client.RawRequestWithContext(ctx, req)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if err != nil {
+		// When every item of a batch fails, Transit answers 400 with the
+		// per-item errors in the body: report those, item by item.
+		if resp != nil && resp.StatusCode == http.StatusBadRequest {
+			if secret, perr := api.ParseSecret(resp.Body); perr == nil && secret != nil && secret.Data["batch_results"] != nil {
+				return secret, nil
+			}
+		}
+		return nil, classify(ctx, resp, err)
+	}
+	secret, err := api.ParseSecret(resp.Body)
+	if err != nil || secret == nil {
+		return nil, kms.Classify(kms.ErrUnavailable, fmt.Errorf("unreadable response from Vault: %v", err))
+	}
+	return secret, nil
+}
+
+// retryAfter is an unavailable error carrying Vault's Retry-After.
+type retryAfter struct {
+	error
+	after time.Duration
+}
+
+func (e retryAfter) RetryAfter() time.Duration { return e.after }
+func (e retryAfter) Unwrap() error             { return e.error }
+
+func classify(ctx context.Context, resp *api.Response, err error) error {
+	if ctx.Err() != nil {
+		return kms.Classify(kms.ErrUnavailable, ctx.Err())
+	}
+	var re *api.ResponseError
+	if !errors.As(err, &re) {
+		// No HTTP answer: connection refused, reset, timeout.
+		return kms.Classify(kms.ErrUnavailable, err)
+	}
+	msg := strings.Join(re.Errors, "; ")
+	switch {
+	case re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500:
+		e := kms.Classify(kms.ErrUnavailable, fmt.Errorf("Vault answered %d: %s", re.StatusCode, msg))
+		if resp != nil {
+			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+				return retryAfter{e, time.Duration(secs) * time.Second}
+			}
+		}
+		return e
+	case re.StatusCode == http.StatusForbidden:
+		return kms.Classify(kms.ErrRefused, fmt.Errorf("Vault answered 403 (permission denied; is the token valid and allowed on this key?): %s", msg))
+	}
+	return classifyMessage(fmt.Sprintf("Vault answered %d: %s", re.StatusCode, msg))
+}
+
+// classifyMessage classifies an error Vault reported for one item.
+func classifyMessage(msg string) error {
+	if strings.Contains(msg, "message authentication failed") {
+		return kms.ErrAuthentication
+	}
+	return kms.Classify(kms.ErrRefused, errors.New(msg))
+}
+
+func (k *KEK) fail(op string, err error) error {
+	return &kms.Error{Op: op, Backend: "vault", KeyID: k.id, Err: err}
+}
+
+// String never reveals the token.
+func (k *KEK) String() string { return "vault.KEK(" + k.id + ")" }
+
+// GoString never reveals the token.
+func (k *KEK) GoString() string { return k.String() }
+
+// LatestVersion reads the newest version of the Transit key.
+func (k *KEK) LatestVersion(ctx context.Context) (int, error) {
+	var latest int
+	err := k.retry.Do(ctx, func(ctx context.Context) error {
+		req := k.client.NewRequest(http.MethodGet, "/v1/"+k.mount+"/keys/"+k.key)
+		resp, err := k.client.RawRequestWithContext(ctx, req)
+		if resp != nil {
+			defer resp.Body.Close()
+		}
+		if err != nil {
+			return classify(ctx, resp, err)
+		}
+		secret, err := api.ParseSecret(resp.Body)
+		if err != nil || secret == nil {
+			return kms.Classify(kms.ErrUnavailable, fmt.Errorf("unreadable response from Vault: %v", err))
+		}
+		n, err := strconv.Atoi(fmt.Sprint(secret.Data["latest_version"]))
+		if err != nil {
+			return kms.Classify(kms.ErrRefused, errors.New("Vault did not report the key's latest version"))
+		}
+		latest = n
+		return nil
+	})
+	if err != nil {
+		return 0, k.fail("read key", err)
+	}
+	return latest, nil
+}

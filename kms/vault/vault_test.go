@@ -1,0 +1,220 @@
+package vault_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/vaulttest"
+	"github.com/fieldcrypt/fieldcrypt/kms"
+	"github.com/fieldcrypt/fieldcrypt/kms/vault"
+)
+
+func newKEK(t *testing.T, c *api.Client, key string) *vault.KEK {
+	t.Helper()
+	k, err := vault.New(context.Background(), vault.Config{Client: c, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return k
+}
+
+func TestConfigValidation(t *testing.T) {
+	ctx := context.Background()
+	c, _ := api.NewClient(api.DefaultConfig())
+	for _, cfg := range []vault.Config{{Key: "k"}, {Client: c}, {Client: c, Key: "a/b"}} {
+		if _, err := vault.New(ctx, cfg); err == nil {
+			t.Errorf("New(%+v) accepted an invalid config", cfg)
+		}
+	}
+}
+
+func TestKeyVersion(t *testing.T) {
+	for in, want := range map[string]int{"vault:v1:abc": 1, "vault:v12:x": 12, "vault:v0:x": 0, "vault:x": 0, "v1:abc": 0, "": 0} {
+		got, ok := vault.KeyVersion([]byte(in))
+		if got != want || ok != (want > 0) {
+			t.Errorf("KeyVersion(%q) = %d, %v", in, got, ok)
+		}
+	}
+}
+
+func TestRoundTripAndAssociatedData(t *testing.T) {
+	c := vaulttest.Client(t)
+	k := newKEK(t, c, vaulttest.NewKey(t, c))
+	ctx := context.Background()
+	ct, err := k.Encrypt(ctx, []byte("subject keyset"), []byte("record s.A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := vault.KeyVersion(ct); !ok || v != 1 {
+		t.Errorf("wrapped key version = %d, %v", v, ok)
+	}
+	pt, err := k.Decrypt(ctx, ct, []byte("record s.A"))
+	if err != nil || string(pt) != "subject keyset" {
+		t.Fatalf("Decrypt = %q, %v", pt, err)
+	}
+	// The real server must refuse other associated data: proof that it is
+	// sent where Vault authenticates it, not in a parameter it ignores.
+	for _, ad := range [][]byte{[]byte("record s.B"), nil, []byte("record s.A ")} {
+		_, err := k.Decrypt(ctx, ct, ad)
+		if !errors.Is(err, kms.ErrAuthentication) || kms.Retryable(err) {
+			t.Errorf("Decrypt with associated data %q = %v, want ErrAuthentication", ad, err)
+		}
+	}
+	// A tampered ciphertext.
+	bad := []byte(strings.Replace(string(ct), ":", ":A", 2))
+	if _, err := k.Decrypt(ctx, bad, []byte("record s.A")); err == nil {
+		t.Error("tampered ciphertext decrypted")
+	}
+}
+
+func TestBatchMapsItemErrorsToTheirItems(t *testing.T) {
+	c := vaulttest.Client(t)
+	k := newKEK(t, c, vaulttest.NewKey(t, c))
+	ctx := context.Background()
+	var reqs []kms.Request
+	for i := range 6 {
+		reqs = append(reqs, kms.Request{Data: []byte(fmt.Sprint("key-", i)), AssociatedData: []byte(fmt.Sprint("ad-", i))})
+	}
+	wrapped, err := k.EncryptBatch(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec []kms.Request
+	for i, w := range wrapped {
+		if w.Err != nil {
+			t.Fatal(w.Err)
+		}
+		ad := reqs[i].AssociatedData
+		if i == 3 {
+			ad = []byte("wrong")
+		}
+		dec = append(dec, kms.Request{Data: w.Data, AssociatedData: ad})
+	}
+	out, err := k.DecryptBatch(ctx, dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range out {
+		if i == 3 {
+			if !errors.Is(r.Err, kms.ErrAuthentication) {
+				t.Errorf("item 3 (wrong AD) = %v, want ErrAuthentication", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil || string(r.Data) != fmt.Sprint("key-", i) {
+			t.Errorf("item %d = %q, %v", i, r.Data, r.Err)
+		}
+	}
+}
+
+// TestTransitRewrapIgnoresAssociatedData pins a property of the Vault we
+// test against (v1.21.0): transit/rewrap accepts associated_data but does
+// not use it, so a ciphertext bound to associated data cannot be rewrapped
+// there. fieldcrypt therefore does not use Transit's rewrap (the KEK is not
+// a kms.Rewrapper) and rewraps by decrypt + encrypt. If this test starts
+// failing, Vault has fixed it and kms/vault can implement Rewrap.
+func TestTransitRewrapIgnoresAssociatedData(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewKey(t, c)
+	k := newKEK(t, c, key)
+	ctx := context.Background()
+	ct, err := k.Encrypt(ctx, []byte("keyset"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vaulttest.Rotate(t, c, key)
+	_, err = c.Logical().WriteWithContext(ctx, "transit/rewrap/"+key, map[string]any{
+		"ciphertext": string(ct), "associated_data": base64.StdEncoding.EncodeToString([]byte("ad")),
+	})
+	if err == nil || !strings.Contains(err.Error(), "message authentication failed") {
+		t.Fatalf("Transit rewrap of an AD-bound ciphertext = %v; Vault may now support it", err)
+	}
+	if _, ok := any(k).(kms.Rewrapper); ok {
+		t.Error("the Vault KEK claims kms.Rewrapper, which Transit cannot honour with associated data")
+	}
+	// Rotation itself is fine: old ciphertexts still decrypt, new ones use
+	// the new version.
+	if _, err := k.Decrypt(ctx, ct, []byte("ad")); err != nil {
+		t.Errorf("version 1 ciphertext after rotation: %v", err)
+	}
+	ct2, _ := k.Encrypt(ctx, []byte("keyset"), []byte("ad"))
+	if v, _ := vault.KeyVersion(ct2); v != 2 {
+		t.Errorf("after rotation Encrypt used version %d, want 2", v)
+	}
+	if v, err := k.LatestVersion(ctx); err != nil || v != 2 {
+		t.Errorf("LatestVersion = %d, %v", v, err)
+	}
+}
+
+func TestPermissionDeniedIsRefusedNotRetried(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewKey(t, c)
+	secret, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"default"}, NoParent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := vaulttest.ClientAt(t, vaulttest.Addr(t), secret.Auth.ClientToken)
+	k := newKEK(t, weak, key)
+	start := time.Now()
+	_, err = k.Encrypt(context.Background(), []byte("x"), nil)
+	if !errors.Is(err, kms.ErrRefused) || kms.Retryable(err) || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Encrypt without permission = %v, want a clear, non-retryable refusal", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("a refusal took %v: was it retried?", time.Since(start))
+	}
+}
+
+// TestAppRoleLogin logs in with AppRole (a policy allowing only this key)
+// and keeps working.
+func TestAppRoleLogin(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewKey(t, c)
+	ctx := context.Background()
+	mount := "approle-" + key
+	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
+path "transit/decrypt/%[1]s" { capabilities = ["update"] }`, key)
+	if err := c.Sys().PutPolicy("p-"+key, policy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/"+mount+"/role/app", map[string]any{"token_policies": "p-" + key, "token_ttl": "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := c.Logical().Read("auth/" + mount + "/role/app/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := c.Logical().Write("auth/"+mount+"/role/app/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, err := approle.NewAppRoleAuth(rid.Data["role_id"].(string), &approle.SecretID{FromString: sid.Data["secret_id"].(string)}, approle.WithMountPath(mount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := vaulttest.ClientAt(t, vaulttest.Addr(t), "")
+	k, err := vault.New(ctx, vault.Config{Client: anon, Key: key, Login: login})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ct, err := k.Encrypt(ctx, []byte("via approle"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := k.Decrypt(ctx, ct, []byte("ad")); err != nil || string(pt) != "via approle" {
+		t.Errorf("Decrypt via AppRole = %q, %v", pt, err)
+	}
+}
