@@ -24,13 +24,15 @@ echo "== Vault"
 # The Vault tests run against a real server: a vault binary from VAULT_BIN or
 # PATH, or else the one tools/vault builds from the Go module proxy. The first
 # build downloads and compiles Vault: many minutes on 2 cores. It is cached in
-# .cache/vault, keyed by the Vault version and tools/vault/go.sum.
+# ${XDG_CACHE_HOME:-~/.cache}/fieldcrypt/vault (shared by every checkout on
+# the machine), keyed by the Vault version and tools/vault/go.sum.
 if [ -z "${VAULT_BIN:-}" ] && ! command -v vault >/dev/null 2>&1; then
   version=$(sed -n 's#^require github.com/hashicorp/vault \(v[^ ]*\)$#\1#p' tools/vault/go.mod)
   sum=$(sha256sum tools/vault/go.sum | cut -c1-12)
-  VAULT_BIN="$PWD/.cache/vault/vault-$version-$sum"
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/fieldcrypt/vault"
+  VAULT_BIN="$cache/vault-$version-$sum"
   if [ ! -x "$VAULT_BIN" ]; then
-    echo "building Vault $version from tools/vault (first run only: many minutes; cached in .cache/vault)"
+    echo "building Vault $version from tools/vault (first run only: many minutes; cached in $cache)"
     start=$(date +%s)
     (cd tools/vault && go build -trimpath -o "$VAULT_BIN" .)
     echo "built Vault in $(( $(date +%s) - start ))s"
