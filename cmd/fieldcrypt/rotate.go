@@ -20,9 +20,12 @@ func (t tally) String() string {
 }
 
 // walkBatches calls fn with batches of up to size records after the
-// cursor, and stops after limit records (0: no limit). It reports the
-// cursor after each batch, so an interrupted run can resume with --after.
-func walkBatches(ctx context.Context, s keystore.Store, after string, size, limit int, errOut io.Writer, what string, fn func([]keystore.Record) error) error {
+// cursor, and stops after limit records (0: no limit). It reports progress
+// after each batch, with the cursor, so an interrupted run can resume with
+// --after.
+func walkBatches(ctx context.Context, s keystore.Store, after string, size, limit int, errOut io.Writer, what string, t *tally, fn func([]keystore.Record) error) error {
+	bar := newProgress(ctx, errOut, what, s, after)
+	defer bar.finish()
 	seen := 0
 	for {
 		n := size
@@ -30,6 +33,7 @@ func walkBatches(ctx context.Context, s keystore.Store, after string, size, limi
 			n = limit - seen
 		}
 		if n <= 0 {
+			bar.finish()
 			fmt.Fprintf(errOut, "%s: stopped after %d records (--limit); resume with --after %s\n", what, seen, after)
 			return nil
 		}
@@ -45,7 +49,7 @@ func walkBatches(ctx context.Context, s keystore.Store, after string, size, limi
 		}
 		seen += len(recs)
 		after = recs[len(recs)-1].ID
-		fmt.Fprintf(errOut, "%s: %d records processed; cursor %s\n", what, seen, after)
+		bar.update(seen, *t, after)
 	}
 }
 
@@ -77,7 +81,7 @@ func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error 
 	}
 	defer closeStore()
 	var t tally
-	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "rewrap", func(recs []keystore.Record) error {
+	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "rewrap", &t, func(recs []keystore.Record) error {
 		var todo []keystore.Record
 		var reqs []kms.Request
 		for _, r := range recs {
@@ -181,7 +185,7 @@ func cmdMigrateKEK(ctx context.Context, args []string, out, errOut io.Writer) er
 	}
 	defer closeStore()
 	var t tally
-	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "migrate", func(recs []keystore.Record) error {
+	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "migrate", &t, func(recs []keystore.Record) error {
 		for _, r := range recs {
 			if r.KEKID == to.ID() || r.KEKID != from.ID() {
 				t.skipped++

@@ -218,3 +218,43 @@ path "transit/decrypt/%[1]s" { capabilities = ["update"] }`, key)
 		t.Errorf("Decrypt via AppRole = %q, %v", pt, err)
 	}
 }
+
+// TestReloginAfterMaxTTL gives AppRole tokens a 3-second maximum life:
+// renewal must end and the KEK log in again, with no failed call.
+func TestReloginAfterMaxTTL(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewKey(t, c)
+	ctx := context.Background()
+	mount := "approle-ttl-" + key
+	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sys().PutPolicy("p-"+key, fmt.Sprintf(`path "transit/encrypt/%s" { capabilities = ["update"] }`, key)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("auth/"+mount+"/role/app", map[string]any{
+		"token_policies": "p-" + key, "token_ttl": "1s", "token_max_ttl": "3s",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rid, _ := c.Logical().Read("auth/" + mount + "/role/app/role-id")
+	sid, _ := c.Logical().Write("auth/"+mount+"/role/app/secret-id", nil)
+	login, err := approle.NewAppRoleAuth(rid.Data["role_id"].(string), &approle.SecretID{FromString: sid.Data["secret_id"].(string)}, approle.WithMountPath(mount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vault.New(ctx, vault.Config{Client: vaulttest.ClientAt(t, vaulttest.Addr(t), ""), Key: key, Login: login})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	deadline := time.Now().Add(7 * time.Second) // past two maximum lifetimes
+	calls := 0
+	for time.Now().Before(deadline) {
+		if _, err := k.Encrypt(ctx, []byte("x"), nil); err != nil {
+			t.Fatalf("call %d, %v after login: %v", calls, 7*time.Second-time.Until(deadline), err)
+		}
+		calls++
+		time.Sleep(250 * time.Millisecond)
+	}
+}
