@@ -62,7 +62,14 @@ func openKEK(ctx context.Context, spec string) (kms.KEK, error) {
 		if err != nil {
 			return nil, err
 		}
-		return vault.New(ctx, vault.Config{Client: client, Mount: mount, Key: key, Namespace: os.Getenv("VAULT_NAMESPACE")})
+		// A derived key binds with context and can rewrap inside Vault;
+		// read the key's configuration to know (without read permission on
+		// it, assume associated_data binding).
+		derived := false
+		if sec, err := client.Logical().ReadWithContext(ctx, mount+"/keys/"+key); err == nil && sec != nil {
+			derived, _ = sec.Data["derived"].(bool)
+		}
+		return vault.New(ctx, vault.Config{Client: client, Mount: mount, Key: key, Namespace: os.Getenv("VAULT_NAMESPACE"), Derived: derived})
 	case spec == "":
 		return nil, errors.New("a KEK is required: local:PATH or vault:MOUNT/KEY")
 	}

@@ -119,14 +119,15 @@ func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error 
 }
 
 // rewrap re-encrypts wrapped keys under the KEK's newest version: inside
-// the KMS where it can do so with associated data (kms.Rewrapper), else by
-// a batched decrypt and encrypt, zeroing the keysets in between.
-func rewrap(ctx context.Context, k kms.Batcher, reqs []kms.Request) ([]kms.Result, error) {
+// Vault for a derived key (whose binding, the context, Vault's rewrap
+// honours), else by a batched decrypt and encrypt, zeroing the keysets in
+// between (Vault's rewrap ignores associated_data).
+func rewrap(ctx context.Context, k *vault.KEK, reqs []kms.Request) ([]kms.Result, error) {
 	if len(reqs) == 0 {
 		return nil, nil
 	}
-	if rw, ok := k.(kms.Rewrapper); ok {
-		return rw.Rewrap(ctx, reqs)
+	if k.Derived() {
+		return k.Rewrap(ctx, reqs)
 	}
 	plain, err := k.DecryptBatch(ctx, reqs)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/fieldcrypt/fieldcrypt/internal/vaulttest"
 	"github.com/fieldcrypt/fieldcrypt/keystore/sqlite"
 	"github.com/fieldcrypt/fieldcrypt/kms/vault"
@@ -19,8 +21,14 @@ import (
 // in the middle, and a re-run that does nothing. Every record opens
 // throughout.
 func TestMigrateToVaultThenRotateAndRewrap(t *testing.T) {
+	t.Run("associated_data", func(t *testing.T) { testMigrateRotateRewrap(t, vaulttest.NewKey, false) })
+	// A derived key is rewrapped inside Vault (Transit rewrap).
+	t.Run("derived", func(t *testing.T) { testMigrateRotateRewrap(t, vaulttest.NewDerivedKey, true) })
+}
+
+func testMigrateRotateRewrap(t *testing.T, newKey func(testing.TB, *api.Client) string, derived bool) {
 	root := vaulttest.Client(t)
-	key := vaulttest.NewKey(t, root)
+	key := newKey(t, root)
 	t.Setenv("VAULT_ADDR", vaulttest.Addr(t))
 	t.Setenv("VAULT_TOKEN", root.Token())
 	ctx := context.Background()
@@ -28,6 +36,9 @@ func TestMigrateToVaultThenRotateAndRewrap(t *testing.T) {
 	store := "sqlite:" + filepath.Join(dir, "keys.db")
 	localKEK := "local:" + filepath.Join(dir, "kek.json")
 	vaultKEK := "vault:transit/" + key
+	if k, err := openKEK(context.Background(), vaultKEK); err != nil || k.(*vault.KEK).Derived() != derived {
+		t.Fatalf("the CLI did not detect the key kind: derived = %v, want %v (%v)", k.(*vault.KEK).Derived(), derived, err)
+	}
 
 	// An application on the local KEK with 30 customers.
 	p, done := app(t, dir)

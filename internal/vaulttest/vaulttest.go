@@ -59,6 +59,17 @@ func NewKey(t testing.TB, c *api.Client) string {
 	return name
 }
 
+// NewDerivedKey creates a fresh aes256-gcm96 Transit key with key
+// derivation (derived=true) and returns its name.
+func NewDerivedKey(t testing.TB, c *api.Client) string {
+	t.Helper()
+	name := "d-" + strings.ToLower(rand.Text()[:12])
+	if _, err := c.Logical().Write("transit/keys/"+name, map[string]any{"type": "aes256-gcm96", "derived": true}); err != nil {
+		t.Fatalf("vaulttest: create derived key: %v", err)
+	}
+	return name
+}
+
 // Rotate rotates a Transit key to a new version.
 func Rotate(t testing.TB, c *api.Client, key string) {
 	t.Helper()

@@ -1,13 +1,17 @@
 // Package vault is a key-encryption key in HashiCorp Vault's Transit
 // secrets engine, through github.com/hashicorp/vault/api. The key never
 // leaves Vault: fieldcrypt sends subject keysets to be wrapped (encrypt) and
-// unwrapped (decrypt), many per request when it can (batch_input).
+// unwrapped (decrypt), many per request when it can (batch_input). With a
+// derived Transit key it also rewraps them to the newest key version without
+// the keysets leaving Vault (rewrap).
 //
 // Associated data is sent as Transit's associated_data parameter, which the
 // key's AEAD cipher (aes256-gcm96, the default) authenticates: a wrapped key
 // moved to another record fails to unwrap. Keys of a type without AEAD
 // support are refused by Vault when associated data is given, so the binding
-// can never be silently dropped.
+// can never be silently dropped. With a derived key (Config.Derived) it is
+// sent as the key-derivation context instead, which binds just as well and
+// which Vault's rewrap honours (it ignores associated_data).
 //
 // Errors are classified for kms: permission denied and invalid requests are
 // kms.ErrRefused; a failed authentication of a ciphertext is
@@ -51,26 +55,35 @@ type Config struct {
 	// Retry is the retry policy for unavailable errors; zero means
 	// kms.DefaultRetry.
 	Retry kms.RetryPolicy
+	// Derived says the Transit key was created with derived=true. Then the
+	// associated data is sent as Transit's key-derivation context instead
+	// of associated_data: each record's key is derived from its own
+	// context, so the binding holds just the same, and Vault's rewrap,
+	// which honours context but ignores associated_data, works — keys are
+	// rewrapped without leaving Vault.
+	Derived bool
 }
 
 // KEK is a Transit key. It is safe for concurrent use.
 type KEK struct {
-	client *api.Client
-	mount  string
-	key    string
-	id     string
-	retry  kms.RetryPolicy
+	client  *api.Client
+	mount   string
+	key     string
+	id      string
+	retry   kms.RetryPolicy
+	derived bool
 
 	stop    context.CancelFunc
 	stopped sync.WaitGroup
 }
 
-// KEK does not implement kms.Rewrapper: Vault's transit/rewrap (v1.21)
-// accepts associated_data but does not use it, so it cannot rewrap the
-// associated-data-bound keys fieldcrypt stores (TestTransitRewrapIgnores-
-// AssociatedData pins this). `fieldcrypt keys rewrap` rewraps by batched
-// decrypt and encrypt instead.
-var _ kms.Batcher = (*KEK)(nil)
+// Vault's transit/rewrap (v1.21) accepts associated_data but does not use
+// it (TestTransitRewrapIgnoresAssociatedData pins this), so Rewrap works
+// only for derived keys (Config.Derived), whose binding is the context.
+var (
+	_ kms.Batcher   = (*KEK)(nil)
+	_ kms.Rewrapper = (*KEK)(nil)
+)
 
 // New validates cfg and returns the KEK. With cfg.Login it logs in first
 // and starts renewing the token in the background (stopped by Close).
@@ -102,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*KEK, error) {
 	if cfg.Namespace != "" {
 		id = "vault:" + strings.Trim(cfg.Namespace, "/") + "/" + mount + "/" + cfg.Key
 	}
-	k := &KEK{client: client, mount: mount, key: cfg.Key, id: id, retry: retry, stop: func() {}}
+	k := &KEK{client: client, mount: mount, key: cfg.Key, id: id, retry: retry, derived: cfg.Derived, stop: func() {}}
 	if cfg.Login != nil {
 		if err := k.startLogin(ctx, cfg.Login); err != nil {
 			return nil, err
@@ -164,10 +177,26 @@ func (k *KEK) DecryptBatch(ctx context.Context, reqs []kms.Request) ([]kms.Resul
 	return k.batch(ctx, "decrypt", reqs)
 }
 
+// Derived reports whether the KEK binds with key-derivation context, and so
+// can Rewrap inside Vault.
+func (k *KEK) Derived() bool { return k.derived }
+
+// Rewrap re-encrypts wrapped keys under the newest version of the Transit
+// key inside Vault, so the keysets never leave it. It needs a derived key
+// (Config.Derived): with associated_data binding it fails with
+// kms.ErrRefused, because Vault's rewrap ignores associated_data.
+func (k *KEK) Rewrap(ctx context.Context, reqs []kms.Request) ([]kms.Result, error) {
+	if !k.derived {
+		return nil, k.fail("rewrap", kms.Classify(kms.ErrRefused, errors.New("Transit rewrap ignores associated_data; it can rewrap only keys of a derived Transit key (Config.Derived)")))
+	}
+	return k.batch(ctx, "rewrap", reqs)
+}
+
 type batchItem struct {
 	Plaintext      string `json:"plaintext,omitempty"`
 	Ciphertext     string `json:"ciphertext,omitempty"`
 	AssociatedData string `json:"associated_data,omitempty"`
+	Context        string `json:"context,omitempty"`
 	Reference      string `json:"reference"`
 }
 
@@ -180,7 +209,12 @@ func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.R
 	items := make([]batchItem, len(reqs))
 	for i, r := range reqs {
 		items[i].Reference = strconv.Itoa(i)
-		if len(r.AssociatedData) > 0 {
+		switch {
+		case k.derived && len(r.AssociatedData) == 0:
+			return nil, k.fail(op, kms.Classify(kms.ErrRefused, errors.New("a derived Transit key needs associated data (its derivation context)")))
+		case k.derived:
+			items[i].Context = base64.StdEncoding.EncodeToString(r.AssociatedData)
+		case len(r.AssociatedData) > 0:
 			items[i].AssociatedData = base64.StdEncoding.EncodeToString(r.AssociatedData)
 		}
 		if op == "encrypt" {
@@ -192,12 +226,14 @@ func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.R
 	var secret *api.Secret
 	err := k.retry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		secret, err = k.call(ctx, op, map[string]any{
-			"batch_input": items,
+		body := map[string]any{"batch_input": items}
+		if op != "rewrap" {
 			// Report per-item failures in a 200 response rather than a
-			// 400 for the whole batch, so good items still come back.
-			"partial_failure_response_code": http.StatusOK,
-		})
+			// 400 for the whole batch, so good items still come back
+			// (rewrap always answers that way).
+			body["partial_failure_response_code"] = http.StatusOK
+		}
+		secret, err = k.call(ctx, op, body)
 		return err
 	})
 	if err != nil {

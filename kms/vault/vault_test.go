@@ -138,8 +138,8 @@ func TestTransitRewrapIgnoresAssociatedData(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "message authentication failed") {
 		t.Fatalf("Transit rewrap of an AD-bound ciphertext = %v; Vault may now support it", err)
 	}
-	if _, ok := any(k).(kms.Rewrapper); ok {
-		t.Error("the Vault KEK claims kms.Rewrapper, which Transit cannot honour with associated data")
+	if _, err := k.Rewrap(ctx, []kms.Request{{Data: ct, AssociatedData: []byte("ad")}}); !errors.Is(err, kms.ErrRefused) {
+		t.Errorf("Rewrap with associated_data binding = %v, want a refusal that explains why", err)
 	}
 	// Rotation itself is fine: old ciphertexts still decrypt, new ones use
 	// the new version.
@@ -256,5 +256,42 @@ func TestReloginAfterMaxTTL(t *testing.T) {
 		}
 		calls++
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestDerivedKeyBindsAndRewrapsInsideVault: with a derived Transit key the
+// binding travels as the derivation context; a wrong one fails, and Rewrap
+// brings keys to the newest version inside Vault.
+func TestDerivedKeyBindsAndRewrapsInsideVault(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewDerivedKey(t, c)
+	k, err := vault.New(context.Background(), vault.Config{Client: c, Key: key, Derived: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ct, err := k.Encrypt(ctx, []byte("keyset"), []byte("record s.A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Decrypt(ctx, ct, []byte("record s.B")); !errors.Is(err, kms.ErrAuthentication) {
+		t.Errorf("Decrypt with another record's context = %v, want ErrAuthentication", err)
+	}
+	if _, err := k.Encrypt(ctx, []byte("x"), nil); !errors.Is(err, kms.ErrRefused) {
+		t.Errorf("Encrypt without associated data on a derived key = %v, want refused", err)
+	}
+	vaulttest.Rotate(t, c, key)
+	res, err := k.Rewrap(ctx, []kms.Request{{Data: ct, AssociatedData: []byte("record s.A")}, {Data: ct, AssociatedData: []byte("record s.B")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := vault.KeyVersion(res[0].Data); res[0].Err != nil || v != 2 {
+		t.Fatalf("Rewrap = version %d, %v; want 2", v, res[0].Err)
+	}
+	if res[1].Err == nil {
+		t.Error("Rewrap with another record's context succeeded")
+	}
+	if pt, err := k.Decrypt(ctx, res[0].Data, []byte("record s.A")); err != nil || string(pt) != "keyset" {
+		t.Errorf("Decrypt of the rewrapped key = %q, %v", pt, err)
 	}
 }
