@@ -99,13 +99,51 @@ func newFlags(name string, errOut io.Writer) *flags {
 	return f
 }
 
+// parseAndOpen parses the command's flags and opens the store they name.
+func (f *flags) parseAndOpen(ctx context.Context, args []string) (keystore.Store, func(), error) {
+	if err := f.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return openStore(ctx, f.store)
+}
+
+// eachRecord calls fn for every key record after the cursor, in ID order.
+func eachRecord(ctx context.Context, s keystore.Store, after string, fn func(keystore.Record) error) error {
+	for {
+		recs, err := s.Scan(ctx, after, 1000)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		after = recs[len(recs)-1].ID
+	}
+}
+
+// eachTombstone calls fn for every tombstone, in ID order.
+func eachTombstone(ctx context.Context, s keystore.Store, fn func(keystore.Tombstone) error) error {
+	after := ""
+	for {
+		ts, err := s.Tombstones(ctx, after, 1000)
+		if err != nil || len(ts) == 0 {
+			return err
+		}
+		for _, t := range ts {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		after = ts[len(ts)-1].ID
+	}
+}
+
 func cmdMigrate(ctx context.Context, args []string, out, errOut io.Writer) error {
 	f := newFlags("keystore migrate", errOut)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
 	// Opening a store migrates it.
-	_, closeStore, err := openStore(ctx, f.store)
+	_, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -116,50 +154,32 @@ func cmdMigrate(ctx context.Context, args []string, out, errOut io.Writer) error
 
 func cmdStatus(ctx context.Context, args []string, out, errOut io.Writer) error {
 	f := newFlags("keys status", errOut)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 	perKEK := map[string]int{} // "KEK ID" or "KEK ID version N"
-	keys, withRetention := 0, 0
-	for after := ""; ; {
-		recs, err := s.Scan(ctx, after, 1000)
-		if err != nil {
-			return err
+	keys, withRetention, tombstones := 0, 0, 0
+	err = eachRecord(ctx, s, "", func(r keystore.Record) error {
+		label := r.KEKID
+		if v, ok := vault.KeyVersion(r.Wrapped); ok {
+			label += fmt.Sprintf(" version %d", v)
 		}
-		if len(recs) == 0 {
-			break
+		perKEK[label]++
+		if r.ID != "fieldcrypt.global" {
+			keys++
 		}
-		for _, r := range recs {
-			after = r.ID
-			label := r.KEKID
-			if v, ok := vault.KeyVersion(r.Wrapped); ok {
-				label += fmt.Sprintf(" version %d", v)
-			}
-			perKEK[label]++
-			if r.ID != "fieldcrypt.global" {
-				keys++
-			}
-			if !r.RetainUntil.IsZero() {
-				withRetention++
-			}
+		if !r.RetainUntil.IsZero() {
+			withRetention++
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	tombstones := 0
-	for after := ""; ; {
-		ts, err := s.Tombstones(ctx, after, 1000)
-		if err != nil {
-			return err
-		}
-		if len(ts) == 0 {
-			break
-		}
-		tombstones += len(ts)
-		after = ts[len(ts)-1].ID
+	if err := eachTombstone(ctx, s, func(keystore.Tombstone) error { tombstones++; return nil }); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "subject keys:   %d (%d with a retention deadline)\n", keys, withRetention)
 	fmt.Fprintf(out, "tombstones:     %d\n", tombstones)
@@ -215,10 +235,7 @@ func cmdReceipts(ctx context.Context, args []string, out, errOut io.Writer) erro
 	f := newFlags("keys receipts", errOut)
 	id := f.String("id", "", "only receipts of this record ID (subject hash)")
 	limit := f.Int("limit", 0, "at most this many (default: all)")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -294,10 +311,7 @@ type tombstoneLine struct {
 func cmdExportTombstones(ctx context.Context, args []string, out, errOut io.Writer) error {
 	f := newFlags("keys export-tombstones", errOut)
 	path := f.String("out", "", "write to this file instead of standard output")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -313,21 +327,12 @@ func cmdExportTombstones(ctx context.Context, args []string, out, errOut io.Writ
 	}
 	enc := json.NewEncoder(w)
 	n := 0
-	for after := ""; ; {
-		ts, err := s.Tombstones(ctx, after, 1000)
-		if err != nil {
-			return err
-		}
-		if len(ts) == 0 {
-			break
-		}
-		for _, t := range ts {
-			if err := enc.Encode(tombstoneLine{t.ID, t.ErasedAt.UTC(), t.Reason}); err != nil {
-				return err
-			}
-			n++
-		}
-		after = ts[len(ts)-1].ID
+	err = eachTombstone(ctx, s, func(t keystore.Tombstone) error {
+		n++
+		return enc.Encode(tombstoneLine{t.ID, t.ErasedAt.UTC(), t.Reason})
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(errOut, "export-tombstones: %d tombstones written\n", n)
 	return nil
@@ -336,10 +341,7 @@ func cmdExportTombstones(ctx context.Context, args []string, out, errOut io.Writ
 func cmdReapplyTombstones(ctx context.Context, args []string, out, errOut io.Writer) error {
 	f := newFlags("keys reapply-tombstones", errOut)
 	from := f.String("from", "", "also reapply the tombstones in this file (from export-tombstones)")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -363,16 +365,9 @@ func cmdReapplyTombstones(ctx context.Context, args []string, out, errOut io.Wri
 			return err
 		}
 	}
-	for after := ""; ; {
-		ts, err := s.Tombstones(ctx, after, 1000)
-		if err != nil {
-			return err
-		}
-		if len(ts) == 0 {
-			break
-		}
-		all = append(all, ts...)
-		after = ts[len(ts)-1].ID
+	err = eachTombstone(ctx, s, func(t keystore.Tombstone) error { all = append(all, t); return nil })
+	if err != nil {
+		return err
 	}
 	resurrected := 0
 	for i, t := range all {

@@ -33,14 +33,8 @@ func newProgress(ctx context.Context, w io.Writer, what string, s keystore.Store
 // countAfter counts the records after the cursor, for the bar's total.
 func countAfter(ctx context.Context, s keystore.Store, after string) int {
 	n := 0
-	for {
-		recs, err := s.Scan(ctx, after, 1000)
-		if err != nil || len(recs) == 0 {
-			return n
-		}
-		n += len(recs)
-		after = recs[len(recs)-1].ID
-	}
+	eachRecord(ctx, s, after, func(keystore.Record) error { n++; return nil })
+	return n
 }
 
 func (p *progress) update(seen int, t tally, cursor string) {
