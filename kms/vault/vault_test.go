@@ -174,13 +174,12 @@ func TestPermissionDeniedIsRefusedNotRetried(t *testing.T) {
 	}
 }
 
-// TestAppRoleLogin logs in with AppRole (a policy allowing only this key)
-// and keeps working.
-func TestAppRoleLogin(t *testing.T) {
-	c := vaulttest.Client(t)
-	key := vaulttest.NewKey(t, c)
-	ctx := context.Background()
-	mount := "approle-" + key
+// appRoleLogin enables an AppRole auth mount whose role may encrypt and
+// decrypt with key, with the given token lifetimes, and returns a login
+// method for it.
+func appRoleLogin(t *testing.T, c *api.Client, key string, ttl, maxTTL string) api.AuthMethod {
+	t.Helper()
+	mount := "approle-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "-" + key
 	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +188,11 @@ path "transit/decrypt/%[1]s" { capabilities = ["update"] }`, key)
 	if err := c.Sys().PutPolicy("p-"+key, policy); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Logical().Write("auth/"+mount+"/role/app", map[string]any{"token_policies": "p-" + key, "token_ttl": "1m"}); err != nil {
+	role := map[string]any{"token_policies": "p-" + key, "token_ttl": ttl}
+	if maxTTL != "" {
+		role["token_max_ttl"] = maxTTL
+	}
+	if _, err := c.Logical().Write("auth/"+mount+"/role/app", role); err != nil {
 		t.Fatal(err)
 	}
 	rid, err := c.Logical().Read("auth/" + mount + "/role/app/role-id")
@@ -204,8 +207,17 @@ path "transit/decrypt/%[1]s" { capabilities = ["update"] }`, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return login
+}
+
+// TestAppRoleLogin logs in with AppRole (a policy allowing only this key)
+// and keeps working.
+func TestAppRoleLogin(t *testing.T) {
+	c := vaulttest.Client(t)
+	key := vaulttest.NewKey(t, c)
+	ctx := context.Background()
 	anon := vaulttest.ClientAt(t, vaulttest.Addr(t), "")
-	k, err := vault.New(ctx, vault.Config{Client: anon, Key: key, Login: login})
+	k, err := vault.New(ctx, vault.Config{Client: anon, Key: key, Login: appRoleLogin(t, c, key, "1m", "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,24 +237,7 @@ func TestReloginAfterMaxTTL(t *testing.T) {
 	c := vaulttest.Client(t)
 	key := vaulttest.NewKey(t, c)
 	ctx := context.Background()
-	mount := "approle-ttl-" + key
-	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Sys().PutPolicy("p-"+key, fmt.Sprintf(`path "transit/encrypt/%s" { capabilities = ["update"] }`, key)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Logical().Write("auth/"+mount+"/role/app", map[string]any{
-		"token_policies": "p-" + key, "token_ttl": "1s", "token_max_ttl": "3s",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rid, _ := c.Logical().Read("auth/" + mount + "/role/app/role-id")
-	sid, _ := c.Logical().Write("auth/"+mount+"/role/app/secret-id", nil)
-	login, err := approle.NewAppRoleAuth(rid.Data["role_id"].(string), &approle.SecretID{FromString: sid.Data["secret_id"].(string)}, approle.WithMountPath(mount))
-	if err != nil {
-		t.Fatal(err)
-	}
+	login := appRoleLogin(t, c, key, "1s", "3s")
 	k, err := vault.New(ctx, vault.Config{Client: vaulttest.ClientAt(t, vaulttest.Addr(t), ""), Key: key, Login: login})
 	if err != nil {
 		t.Fatal(err)
