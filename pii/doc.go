@@ -158,6 +158,14 @@
 // what it produces can never be opened, by anyone. Call Close on a
 // Protector you no longer need, to stop its listener.
 //
+// # Logging
+//
+// LogValue renders a tagged struct for log/slog with every protected field
+// shown as "[redacted]", sealed or not. Give your models a LogValue method
+// that returns it, and they can be logged safely anywhere:
+//
+//	func (c Customer) LogValue() slog.Value { return pii.LogValue(c) }
+//
 // # Concurrency
 //
 // A Protector is safe for concurrent use by many goroutines. Sealing or

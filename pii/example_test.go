@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/fieldcrypt/fieldcrypt/keystore/memory"
@@ -121,4 +123,24 @@ func ExampleSurvivingFields() {
 	fields, err := pii.SurvivingFields[Payment]()
 	fmt.Println(fields, err)
 	// Output: [Payment.Join] <nil>
+}
+
+// LoggedPatient shows the pattern: a LogValue method returning pii.LogValue.
+type LoggedPatient Patient
+
+func (p LoggedPatient) LogValue() slog.Value { return pii.LogValue(Patient(p)) }
+
+func ExampleLogValue() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // keep the output stable
+			}
+			return a
+		},
+	}))
+	p := Patient{ID: "patient-17", Name: "Ada Lovelace", Email: "ada@example.com", Ward: "B"}
+	logger.Info("admitted", "patient", LoggedPatient(p))
+	// Output:
+	// level=INFO msg=admitted patient.ID=patient-17 patient.Name=[redacted] patient.Email=[redacted] patient.Diagnosis=[redacted] patient.Ward=B
 }
