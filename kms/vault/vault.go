@@ -206,22 +206,35 @@ func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.R
 	if len(reqs) == 0 {
 		return nil, nil
 	}
-	items := make([]batchItem, len(reqs))
+	out := make([]kms.Result, len(reqs))
+	items := make([]batchItem, 0, len(reqs))
+	at := make([]int, 0, len(reqs)) // items[j] answers reqs[at[j]]
 	for i, r := range reqs {
-		items[i].Reference = strconv.Itoa(i)
+		var item batchItem
 		switch {
-		case k.derived && len(r.AssociatedData) == 0:
+		case k.derived && len(r.AssociatedData) == 0 && op == "encrypt":
+			// Wrapping without a derivation context is a caller's mistake.
 			return nil, k.fail(op, kms.Classify(kms.ErrRefused, errors.New("a derived Transit key needs associated data (its derivation context)")))
+		case k.derived && len(r.AssociatedData) == 0:
+			// Nothing a derived key wrapped opens without its context.
+			out[i].Err = k.fail(op, kms.ErrAuthentication)
+			continue
 		case k.derived:
-			items[i].Context = base64.StdEncoding.EncodeToString(r.AssociatedData)
+			item.Context = base64.StdEncoding.EncodeToString(r.AssociatedData)
 		case len(r.AssociatedData) > 0:
-			items[i].AssociatedData = base64.StdEncoding.EncodeToString(r.AssociatedData)
+			item.AssociatedData = base64.StdEncoding.EncodeToString(r.AssociatedData)
 		}
 		if op == "encrypt" {
-			items[i].Plaintext = base64.StdEncoding.EncodeToString(r.Data)
+			item.Plaintext = base64.StdEncoding.EncodeToString(r.Data)
 		} else {
-			items[i].Ciphertext = string(r.Data)
+			item.Ciphertext = string(r.Data)
 		}
+		item.Reference = strconv.Itoa(len(items))
+		items = append(items, item)
+		at = append(at, i)
+	}
+	if len(items) == 0 {
+		return out, nil
 	}
 	var secret *api.Secret
 	err := k.retry.Do(ctx, func(ctx context.Context) error {
@@ -240,13 +253,13 @@ func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.R
 		return nil, k.fail(op, err)
 	}
 	raw, _ := secret.Data["batch_results"].([]any)
-	if len(raw) != len(reqs) {
-		return nil, k.fail(op, kms.Classify(kms.ErrUnavailable, fmt.Errorf("Vault returned %d results for %d requests", len(raw), len(reqs))))
+	if len(raw) != len(items) {
+		return nil, k.fail(op, kms.Classify(kms.ErrUnavailable, fmt.Errorf("Vault returned %d results for %d requests", len(raw), len(items))))
 	}
-	out := make([]kms.Result, len(reqs))
-	for i, r := range raw {
+	for j, r := range raw {
+		i := at[j]
 		item, _ := r.(map[string]any)
-		if ref, _ := item["reference"].(string); ref != strconv.Itoa(i) {
+		if ref, _ := item["reference"].(string); ref != strconv.Itoa(j) {
 			return nil, k.fail(op, kms.Classify(kms.ErrUnavailable, errors.New("Vault returned batch results out of order")))
 		}
 		if msg, _ := item["error"].(string); msg != "" {
