@@ -14,6 +14,7 @@ import (
 	"github.com/fieldcrypt/fieldcrypt/kms"
 	"github.com/fieldcrypt/fieldcrypt/kms/awskms"
 	"github.com/fieldcrypt/fieldcrypt/kms/awskms/awskmsfake"
+	"github.com/fieldcrypt/fieldcrypt/kms/kmstest"
 	"github.com/fieldcrypt/fieldcrypt/pii"
 )
 
@@ -48,22 +49,9 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func TestRoundTripAndEncryptionContext(t *testing.T) {
+func TestConformance(t *testing.T) {
 	k, _ := setup(t)
-	ctx := context.Background()
-	ct, err := k.Encrypt(ctx, []byte("keyset"), []byte("record s.A"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt, err := k.Decrypt(ctx, ct, []byte("record s.A"))
-	if err != nil || string(pt) != "keyset" {
-		t.Fatalf("Decrypt = %q, %v", pt, err)
-	}
-	for _, ad := range [][]byte{[]byte("record s.B"), nil} {
-		if _, err := k.Decrypt(ctx, ct, ad); !errors.Is(err, kms.ErrAuthentication) || kms.Retryable(err) {
-			t.Errorf("Decrypt with associated data %q = %v, want ErrAuthentication", ad, err)
-		}
-	}
+	kmstest.Conformance(t, k)
 	if k.ID() != "awskms:"+arn {
 		t.Errorf("ID = %q", k.ID())
 	}
@@ -114,26 +102,5 @@ func TestUnreachableFailsClosed(t *testing.T) {
 	k, _ := awskms.New(awskms.Config{Client: client, KeyID: arn, Retry: kms.RetryPolicy{Attempts: 2, Base: time.Millisecond}})
 	if _, err := pii.New(context.Background(), k, memory.New()); !errors.Is(err, kms.ErrUnavailable) {
 		t.Errorf("pii.New with AWS KMS unreachable = %v, want ErrUnavailable", err)
-	}
-}
-
-// TestWithPii seals and opens through pii with the AWS KMS KEK.
-func TestWithPii(t *testing.T) {
-	k, _ := setup(t)
-	ctx := context.Background()
-	p, err := pii.New(ctx, k, memory.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type Person struct {
-		ID   string `pii:"subject"`
-		Name string `pii:"encrypt"`
-	}
-	v := Person{ID: "p1", Name: "Ada"}
-	if err := p.Seal(ctx, &v); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(ctx, &v); err != nil || v.Name != "Ada" {
-		t.Fatalf("Open = %q, %v", v.Name, err)
 	}
 }

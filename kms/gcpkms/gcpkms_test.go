@@ -12,11 +12,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/fieldcrypt/fieldcrypt/keystore/memory"
 	"github.com/fieldcrypt/fieldcrypt/kms"
 	"github.com/fieldcrypt/fieldcrypt/kms/gcpkms"
 	"github.com/fieldcrypt/fieldcrypt/kms/gcpkms/gcpkmsfake"
-	"github.com/fieldcrypt/fieldcrypt/pii"
+	"github.com/fieldcrypt/fieldcrypt/kms/kmstest"
 )
 
 // noAPI satisfies gcpkms.API for tests that never call it.
@@ -62,26 +61,9 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func TestRoundTripAndAssociatedData(t *testing.T) {
+func TestConformance(t *testing.T) {
 	k, _ := setup(t, keyName)
-	ctx := context.Background()
-	ct, err := k.Encrypt(ctx, []byte("keyset"), []byte("record s.A"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt, err := k.Decrypt(ctx, ct, []byte("record s.A"))
-	if err != nil || string(pt) != "keyset" {
-		t.Fatalf("Decrypt = %q, %v", pt, err)
-	}
-	for _, ad := range [][]byte{[]byte("record s.B"), nil} {
-		if _, err := k.Decrypt(ctx, ct, ad); !errors.Is(err, kms.ErrAuthentication) || kms.Retryable(err) {
-			t.Errorf("Decrypt with associated data %q = %v, want ErrAuthentication", ad, err)
-		}
-	}
-	ct[len(ct)-1] ^= 1
-	if _, err := k.Decrypt(ctx, ct, []byte("record s.A")); !errors.Is(err, kms.ErrAuthentication) {
-		t.Errorf("tampered ciphertext = %v, want ErrAuthentication", err)
-	}
+	kmstest.Conformance(t, k)
 }
 
 func TestUnavailableIsRetriedAndUnknownKeyRefused(t *testing.T) {
@@ -103,25 +85,5 @@ func TestUnavailableIsRetriedAndUnknownKeyRefused(t *testing.T) {
 	other, _ := setup(t, keyName+"-other")
 	if _, err := other.Encrypt(ctx, []byte("x"), nil); !errors.Is(err, kms.ErrRefused) || kms.Retryable(err) {
 		t.Errorf("unknown key = %v, want a non-retryable refusal", err)
-	}
-}
-
-func TestWithPii(t *testing.T) {
-	k, _ := setup(t, keyName)
-	ctx := context.Background()
-	p, err := pii.New(ctx, k, memory.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type Person struct {
-		ID   string `pii:"subject"`
-		Name string `pii:"encrypt"`
-	}
-	v := Person{ID: "p1", Name: "Ada"}
-	if err := p.Seal(ctx, &v); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(ctx, &v); err != nil || v.Name != "Ada" {
-		t.Fatalf("Open = %q, %v", v.Name, err)
 	}
 }

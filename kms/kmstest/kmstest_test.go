@@ -47,3 +47,5 @@ func TestFaultsAndLatency(t *testing.T) {
 		t.Errorf("slow KEK past deadline = %v, want DeadlineExceeded", err)
 	}
 }
+
+func TestConformance(t *testing.T) { kmstest.Conformance(t, kmstest.New("fake:1")) }

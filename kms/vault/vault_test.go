@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldcrypt/fieldcrypt/internal/vaulttest"
 	"github.com/fieldcrypt/fieldcrypt/kms"
+	"github.com/fieldcrypt/fieldcrypt/kms/kmstest"
 	"github.com/fieldcrypt/fieldcrypt/kms/vault"
 )
 
@@ -46,33 +47,31 @@ func TestKeyVersion(t *testing.T) {
 	}
 }
 
-func TestRoundTripAndAssociatedData(t *testing.T) {
+// TestConformance runs the KEK contract against the real Vault: among
+// others, it proves a wrong associated data fails there, so the binding is
+// sent where Transit authenticates it, not in a parameter it ignores. And
+// the same for a derived key, whose binding is the derivation context.
+func TestConformance(t *testing.T) {
+	c := vaulttest.Client(t)
+	kmstest.Conformance(t, newKEK(t, c, vaulttest.NewKey(t, c)))
+	t.Run("derived", func(t *testing.T) {
+		k, err := vault.New(context.Background(), vault.Config{Client: c, Key: vaulttest.NewDerivedKey(t, c), Derived: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kmstest.Conformance(t, k)
+	})
+}
+
+func TestWrapRecordsTheKeyVersion(t *testing.T) {
 	c := vaulttest.Client(t)
 	k := newKEK(t, c, vaulttest.NewKey(t, c))
-	ctx := context.Background()
-	ct, err := k.Encrypt(ctx, []byte("subject keyset"), []byte("record s.A"))
+	ct, err := k.Encrypt(context.Background(), []byte("keyset"), []byte("ad"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := vault.KeyVersion(ct); !ok || v != 1 {
-		t.Errorf("wrapped key version = %d, %v", v, ok)
-	}
-	pt, err := k.Decrypt(ctx, ct, []byte("record s.A"))
-	if err != nil || string(pt) != "subject keyset" {
-		t.Fatalf("Decrypt = %q, %v", pt, err)
-	}
-	// The real server must refuse other associated data: proof that it is
-	// sent where Vault authenticates it, not in a parameter it ignores.
-	for _, ad := range [][]byte{[]byte("record s.B"), nil, []byte("record s.A ")} {
-		_, err := k.Decrypt(ctx, ct, ad)
-		if !errors.Is(err, kms.ErrAuthentication) || kms.Retryable(err) {
-			t.Errorf("Decrypt with associated data %q = %v, want ErrAuthentication", ad, err)
-		}
-	}
-	// A tampered ciphertext.
-	bad := []byte(strings.Replace(string(ct), ":", ":A", 2))
-	if _, err := k.Decrypt(ctx, bad, []byte("record s.A")); err == nil {
-		t.Error("tampered ciphertext decrypted")
+		t.Errorf("wrapped key version = %d, %v; want 1", v, ok)
 	}
 }
 
@@ -274,6 +273,17 @@ func TestDerivedKeyBindsAndRewrapsInsideVault(t *testing.T) {
 	}
 	if _, err := k.Encrypt(ctx, []byte("x"), nil); !errors.Is(err, kms.ErrRefused) {
 		t.Errorf("Encrypt without associated data on a derived key = %v, want refused", err)
+	}
+	// A batch whose middle item has no context: it fails alone, and the
+	// others' results stay in their places.
+	batch, err := k.DecryptBatch(ctx, []kms.Request{
+		{Data: ct, AssociatedData: []byte("record s.A")}, {Data: ct}, {Data: ct, AssociatedData: []byte("record s.A")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(batch[0].Data) != "keyset" || !errors.Is(batch[1].Err, kms.ErrAuthentication) || string(batch[2].Data) != "keyset" {
+		t.Errorf("mixed batch = %q/%v, %v, %q/%v", batch[0].Data, batch[0].Err, batch[1].Err, batch[2].Data, batch[2].Err)
 	}
 	vaulttest.Rotate(t, c, key)
 	res, err := k.Rewrap(ctx, []kms.Request{{Data: ct, AssociatedData: []byte("record s.A")}, {Data: ct, AssociatedData: []byte("record s.B")}})
