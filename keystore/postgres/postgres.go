@@ -171,6 +171,20 @@ func lockID(ctx context.Context, tx pgx.Tx, id string) error {
 	return err
 }
 
+// lockLive serialises every change to id, like lockID, and fails with
+// keystore.ErrTombstoned if id was erased.
+func lockLive(ctx context.Context, tx pgx.Tx, id string) error {
+	if err := lockID(ctx, tx, id); err != nil {
+		return err
+	}
+	if t, err := tombstoned(ctx, tx, id); err != nil {
+		return err
+	} else if t {
+		return keystore.ErrTombstoned
+	}
+	return nil
+}
+
 func tombstoned(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
 	var exists bool
 	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1)`, id).Scan(&exists)
@@ -229,13 +243,8 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 	var stored keystore.Record
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockID(ctx, tx, rec.ID); err != nil {
+		if err := lockLive(ctx, tx, rec.ID); err != nil {
 			return err
-		}
-		if t, err := tombstoned(ctx, tx, rec.ID); err != nil {
-			return err
-		} else if t {
-			return keystore.ErrTombstoned
 		}
 		now := s.clock()
 		tag, err := tx.Exec(ctx, `
@@ -262,13 +271,8 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 	}
 	var stored keystore.Record
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockID(ctx, tx, rec.ID); err != nil {
+		if err := lockLive(ctx, tx, rec.ID); err != nil {
 			return err
-		}
-		if t, err := tombstoned(ctx, tx, rec.ID); err != nil {
-			return err
-		} else if t {
-			return keystore.ErrTombstoned
 		}
 		var err error
 		stored, err = scanRecord(tx.QueryRow(ctx, `
