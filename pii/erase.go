@@ -1,0 +1,145 @@
+package pii
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+)
+
+// Receipt is the proof of one erasure. It holds no personal data: the
+// subject appears only as a keyed hash, which can be recomputed from the
+// subject identifier by whoever holds the global keys.
+type Receipt struct {
+	Subject  string    // keyed hash of the subject identifier (its key store ID)
+	KeyIDs   []uint32  // the Tink key ids destroyed
+	KEKID    string    // the KEK that had wrapped them
+	ErasedAt time.Time // when the tombstone was written
+	Reason   string    // "request"
+	// AlreadyErased is set when the subject had been forgotten before; no
+	// keys were destroyed by this call.
+	AlreadyErased bool
+}
+
+// Forget erases a subject: it deletes their keys from the store and writes
+// a tombstone, so that everything ever sealed for them can no longer be
+// opened, and Seal for them fails with ErrForgotten until Readmit. Forget is
+// idempotent. In this process the key is unusable as soon as Forget returns.
+// Other processes sharing the store stop using it when the store tells them
+// (keystore/postgres: at once, by LISTEN/NOTIFY) or, for stores that cannot,
+// when their cache entry expires (see WithKeyCache).
+func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error) {
+	if subject == "" {
+		return Receipt{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
+	}
+	id, err := p.ring.recordID(subject)
+	if err != nil {
+		return Receipt{}, err
+	}
+	at := p.now().UTC().Truncate(time.Microsecond)
+	removed, found, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
+	if err != nil {
+		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
+	}
+	p.ring.cache.forget(subject)
+	r := Receipt{Subject: id, ErasedAt: at, Reason: "request"}
+	if found {
+		r.KeyIDs, r.KEKID = removed.KeyIDs, removed.KEKID
+	} else if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
+		r.ErasedAt, r.Reason = ts.ErasedAt, ts.Reason
+		r.AlreadyErased = true
+	}
+	return r, nil
+}
+
+// Readmit lifts the tombstone of a forgotten subject, so that Seal may
+// create a new key for them. It restores nothing: what was sealed under the
+// old key stays unreadable. Use it only when the person is genuinely back
+// (they signed up again), never to undo an erasure.
+func (p *Protector) Readmit(ctx context.Context, subject string) error {
+	if subject == "" {
+		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
+	}
+	id, err := p.ring.recordID(subject)
+	if err != nil {
+		return err
+	}
+	if err := p.ring.store.Readmit(ctx, id); err != nil {
+		return fmt.Errorf("pii: readmit: %w", err)
+	}
+	p.ring.cache.evict(subject)
+	return nil
+}
+
+// RotateSubjectKey adds a new encryption key for subject and makes it the
+// one Seal uses; values sealed under older keys keep opening. It returns the
+// new key's id. Deterministic fields keep their key (rotating it would break
+// equality with values sealed before). Other processes pick up the new key
+// within their key cache TTL.
+func (p *Protector) RotateSubjectKey(ctx context.Context, subject string) (uint32, error) {
+	if subject == "" {
+		return 0, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
+	}
+	id, err := p.ring.recordID(subject)
+	if err != nil {
+		return 0, err
+	}
+	const attempts = 5
+	for range attempts {
+		newID, err := p.rotateOnce(ctx, id)
+		if errors.Is(err, keystore.ErrConflict) {
+			continue // someone else updated the record; start again from it
+		}
+		if err != nil {
+			return 0, err
+		}
+		p.ring.cache.evict(subject)
+		return newID, nil
+	}
+	return 0, fmt.Errorf("pii: rotate: the key record kept changing during %d attempts", attempts)
+}
+
+func (p *Protector) rotateOnce(ctx context.Context, id string) (uint32, error) {
+	rec, err := p.ring.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, keystore.ErrTombstoned):
+		return 0, ErrForgotten
+	case errors.Is(err, keystore.ErrNotFound):
+		return 0, ErrKeyNotFound
+	case err != nil:
+		return 0, fmt.Errorf("pii: rotate: %w", err)
+	}
+	raw, err := p.ring.kek.Decrypt(ctx, rec.Wrapped, subjectkey.WrapAssociatedData(id))
+	if err != nil {
+		return 0, p.ring.unwrapError(rec, err)
+	}
+	bundle, err := subjectkey.Parse(raw)
+	subjectkey.Zero(raw)
+	if err != nil {
+		return 0, fmt.Errorf("pii: rotate: %w", err)
+	}
+	newID, err := bundle.RotateAEAD()
+	if err != nil {
+		return 0, err
+	}
+	raw, err = bundle.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	wrapped, err := p.ring.kek.Encrypt(ctx, raw, subjectkey.WrapAssociatedData(id))
+	subjectkey.Zero(raw)
+	if err != nil {
+		return 0, fmt.Errorf("pii: rotate: wrap: %w", err)
+	}
+	rec.Wrapped, rec.KEKID, rec.KeyIDs = wrapped, p.ring.kek.ID(), bundle.KeyIDs()
+	if _, err := p.ring.store.Update(ctx, rec); err != nil {
+		if errors.Is(err, keystore.ErrTombstoned) {
+			return 0, ErrForgotten
+		}
+		return 0, fmt.Errorf("pii: rotate: %w", err)
+	}
+	return newID, nil
+}

@@ -1,0 +1,208 @@
+package pii
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+)
+
+// Seal encrypts, in place, every tagged field of the struct v points to,
+// creating the subject's key on first use. It is all-or-nothing: on error v
+// is exactly as it was. Values reached through pointers, slices and maps are
+// replaced by sealed copies, never modified where they are shared.
+func (p *Protector) Seal(ctx context.Context, v any) error {
+	return p.run(ctx, "seal", v, false)
+}
+
+// Open decrypts, in place, every tagged field of the struct v points to.
+// Empty values are left empty. It is all-or-nothing: on error v is exactly
+// as it was. Fields of a forgotten subject fail with ErrForgotten, unless
+// the Protector has WithErasedPlaceholder.
+func (p *Protector) Open(ctx context.Context, v any) error {
+	return p.run(ctx, "open", v, false)
+}
+
+// SealAll seals every struct of a slice: v is a []T, []*T or a pointer to
+// either, with T a struct type (nil elements are skipped). The keys of all
+// subjects missing from the cache are fetched together, in one KMS round
+// trip per batch where the KEK supports it. All-or-nothing over the whole
+// slice.
+func (p *Protector) SealAll(ctx context.Context, v any) error {
+	return p.run(ctx, "seal", v, true)
+}
+
+// OpenAll opens every struct of a slice, as SealAll seals them.
+func (p *Protector) OpenAll(ctx context.Context, v any) error {
+	return p.run(ctx, "open", v, true)
+}
+
+func (p *Protector) run(ctx context.Context, op string, v any, many bool) error {
+	w := p.getWalker()
+	defer p.putWalker(w)
+	w.skipEmpty = op == "open" || !p.encryptEmpty
+	if err := w.collect(v, many); err != nil {
+		if fe, ok := err.(*FieldError); ok {
+			fe.Op = op
+		}
+		return err
+	}
+	if len(w.jobs) == 0 {
+		return nil
+	}
+	if op == "open" {
+		if i, err := w.parseAll(p.migration); err != nil {
+			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
+		}
+	}
+	if err := p.resolveKeys(ctx, w, op, many); err != nil {
+		return err
+	}
+	for i := range w.jobs {
+		j := &w.jobs[i]
+		if err := p.transform(w, j, op); err != nil {
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: err}
+		}
+	}
+	w.assign()
+	return nil
+}
+
+func (p *Protector) transform(w *walker, j *job, op string) error {
+	switch {
+	case op == "seal":
+		return w.sealJob(j)
+	case j.skip:
+		return nil
+	case j.keys == nil: // forgotten subject, with a placeholder
+		if j.isBytes {
+			j.outBytes = []byte(*p.placeholder)
+		} else {
+			j.outStr = *p.placeholder
+		}
+		return nil
+	}
+	return w.openJob(j)
+}
+
+// resolveKeys fills in every job's keys. On Open, jobs of forgotten
+// subjects get nil keys when the Protector has a placeholder.
+func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many bool) error {
+	create := op == "seal"
+	var batch map[string]keyResult
+	if many && p.ring.batcher != nil {
+		var misses []string
+		seen := map[string]bool{}
+		for i := range w.jobs {
+			s := w.jobs[i].subject
+			if s == "" || seen[s] || w.jobs[i].skip || w.jobs[i].field.global {
+				continue
+			}
+			seen[s] = true
+			if _, state := p.ring.cache.get(s); state == cacheMiss {
+				misses = append(misses, s)
+			}
+		}
+		if len(misses) > 0 {
+			var err error
+			if batch, err = p.ring.getMany(ctx, misses, create); err != nil {
+				return err
+			}
+		}
+	}
+	var lastSubject string
+	var lastKeys *subjectkey.Keys
+	var lastErr error
+	for i := range w.jobs {
+		j := &w.jobs[i]
+		if j.skip {
+			continue
+		}
+		if j.field.global {
+			j.keys = p.ring.global
+			continue
+		}
+		if j.subject == "" {
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
+		}
+		if lastKeys == nil && lastErr == nil || j.subject != lastSubject {
+			lastSubject = j.subject
+			if r, ok := batch[j.subject]; ok {
+				lastKeys, lastErr = r.keys, r.err
+			} else {
+				lastKeys, lastErr = p.ring.get(ctx, j.subject, create)
+			}
+		}
+		if lastErr != nil {
+			if op == "open" && p.placeholder != nil && errors.Is(lastErr, ErrForgotten) {
+				j.keys = nil
+				continue
+			}
+			return &FieldError{Path: w.jobPath(j), Op: op, Err: lastErr}
+		}
+		j.keys = lastKeys
+	}
+	return nil
+}
+
+// collect is phase 1 for the value passed to Seal, Open or their batch
+// variants: a pointer to a struct, or a slice ([]T, []*T or a pointer to
+// either) of structs.
+func (w *walker) collect(v any, many bool) error {
+	rv := reflect.ValueOf(v)
+	if !many {
+		if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+			return fmt.Errorf("%w: want a non-nil pointer to a struct, got %T", ErrInvalidArgument, v)
+		}
+		rp := planFor(rv.Elem().Type())
+		if rp.err != nil {
+			return rp.err
+		}
+		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", w.push(-1, rp.st.name, -1), false)
+		return w.err
+	}
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Slice {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Slice {
+		return fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
+	}
+	et := rv.Type().Elem()
+	byPtr := et.Kind() == reflect.Pointer
+	if byPtr {
+		et = et.Elem()
+	}
+	if et.Kind() != reflect.Struct {
+		return fmt.Errorf("%w: want a slice of structs or of pointers to structs, got %T", ErrInvalidArgument, v)
+	}
+	rp := planFor(et)
+	if rp.err != nil {
+		return rp.err
+	}
+	root := w.push(-1, rp.st.name, -1)
+	for i := 0; i < rv.Len() && w.err == nil; i++ {
+		e := rv.Index(i)
+		if byPtr {
+			if e.IsNil() {
+				continue
+			}
+			e = e.Elem()
+		}
+		w.walkStruct(e, rp.st, rp.st.scope, "", w.push(root, "", int32(i)), false)
+	}
+	return w.err
+}
+
+func (p *Protector) getWalker() *walker {
+	if w, ok := p.walkers.Get().(*walker); ok {
+		return w
+	}
+	return &walker{}
+}
+
+func (p *Protector) putWalker(w *walker) {
+	w.reset()
+	p.walkers.Put(w)
+}
