@@ -7,7 +7,9 @@
 // caller derives (fieldcrypt's pii package uses a keyed hash of the subject).
 //
 // Implementations: [github.com/fieldcrypt/fieldcrypt/keystore/memory] (tests),
-// [github.com/fieldcrypt/fieldcrypt/keystore/sqlite] (the embedded default).
+// [github.com/fieldcrypt/fieldcrypt/keystore/sqlite] (the embedded default) and
+// [github.com/fieldcrypt/fieldcrypt/keystore/postgres] (shared by many
+// processes, which it tells of every erasure at once).
 // Every implementation passes the conformance suite in
 // [github.com/fieldcrypt/fieldcrypt/keystore/storetest].
 package keystore
@@ -36,6 +38,13 @@ type Record struct {
 	RetainUntil time.Time
 	// Version is set by the store: 1 on creation, incremented by each Update.
 	Version int64
+	// Incarnation is set by the store on Create: a random value that tells
+	// one life of an ID from the next (erase, readmit, create again), where
+	// Version starts over at 1. Update never changes it, and an Update must
+	// carry the Incarnation and Version it read, so a writer that read a
+	// record before an erasure can never overwrite the record created after
+	// a Readmit.
+	Incarnation string
 	// Created and Updated are set by the store.
 	Created time.Time
 	Updated time.Time
@@ -89,20 +98,28 @@ type Store interface {
 	// keys. Create fails with ErrTombstoned if the ID was deleted.
 	Create(ctx context.Context, rec Record) (stored Record, created bool, err error)
 
-	// Update replaces the record with rec.ID if its current Version equals
-	// rec.Version, and returns the new record (Version incremented). It
-	// fails with ErrConflict if the version differs, ErrNotFound if there is
-	// no record and ErrTombstoned if the ID was deleted.
+	// Update replaces the record with rec.ID if its current Version and
+	// Incarnation equal rec's, and returns the new record (Version
+	// incremented, Incarnation kept). It fails with ErrConflict if either
+	// differs, ErrNotFound if there is no record and ErrTombstoned if the ID
+	// was deleted.
 	Update(ctx context.Context, rec Record) (Record, error)
 
 	// Delete removes the record with t.ID, if any, and writes t, in one
-	// step. It returns the record it removed (found == false if there was
-	// none: the tombstone is written anyway, so that a key can never be
-	// created later). If the ID already has a tombstone, that first
-	// tombstone is kept, and a record found beside it (brought back by
-	// restoring a backup) is removed all the same. Whenever Delete writes a
-	// tombstone or removes a record, it appends a Receipt.
-	Delete(ctx context.Context, t Tombstone) (removed Record, found bool, err error)
+	// step. The tombstone is written even when there is no record, so that a
+	// key can never be created later. If the ID already has a tombstone,
+	// that first tombstone is kept, and a record found beside it (brought
+	// back by restoring a backup) is removed all the same. Whenever Delete
+	// writes a tombstone or removes a record, it appends a Receipt.
+	Delete(ctx context.Context, t Tombstone) (Deletion, error)
+
+	// DeleteExpired erases t.ID as Delete does, but only if its record
+	// exists and its RetainUntil is set and not after now, checked in the
+	// same step: a retention extended or lifted after a ScanExpired is
+	// respected. Otherwise it changes nothing and fails with ErrConflict
+	// (the record is not expired), ErrNotFound (no record) or ErrTombstoned
+	// (already erased).
+	DeleteExpired(ctx context.Context, t Tombstone, now time.Time) (Deletion, error)
 
 	// Receipts returns erasure receipts as q selects.
 	Receipts(ctx context.Context, q ReceiptQuery) ([]Receipt, error)
@@ -130,17 +147,50 @@ type Store interface {
 	Scan(ctx context.Context, after string, limit int) ([]Record, error)
 }
 
+// Deletion reports what Delete did.
+type Deletion struct {
+	// Removed is the record Delete removed, if Found.
+	Removed Record
+	Found   bool
+	// AlreadyTombstoned reports that the ID had a tombstone before this
+	// call: a repeated erasure, or a record brought back by a restore and
+	// erased again.
+	AlreadyTombstoned bool
+}
+
 // ErasureWatcher is implemented by stores that can tell a process at once
 // when any process erases a record (keystore/postgres, with LISTEN/NOTIFY).
 // A Protector on such a store evicts erased keys from its cache within
 // moments instead of when their cache entries expire.
 type ErasureWatcher interface {
-	// WatchErasures calls onErase with the ID of every record erased
-	// anywhere, until ctx ends, and then returns ctx's error. Whenever it
-	// (re)connects, it calls onReset after it has started listening: an
-	// erasure may have been missed while it was not, so the caller must
-	// drop every cached key. It reconnects by itself after a failure.
-	WatchErasures(ctx context.Context, onErase func(id string), onReset func()) error
+	// WatchErasures reports erasures and readmissions made anywhere to the
+	// callbacks of ev, until ctx ends, and then returns ctx's error. It
+	// reconnects by itself after a failure. The callbacks are called from
+	// one goroutine, one at a time; nil callbacks are skipped.
+	WatchErasures(ctx context.Context, ev ErasureEvents) error
+}
+
+// ErasureEvents are the callbacks of ErasureWatcher.WatchErasures.
+//
+// Announcements are hints, not proof: whoever can connect to the database
+// may be able to send one (PostgreSQL has no privileges on NOTIFY
+// channels). Dropping a cached key on a hint is always safe; refusing a
+// subject, or accepting one again, must first be confirmed against the
+// store (GetTombstone). IDs that fail ValidateID are never delivered.
+type ErasureEvents struct {
+	// Erased is called with the ID of a record erased anywhere.
+	Erased func(id string)
+	// Readmitted is called with an ID whose tombstone was lifted anywhere.
+	Readmitted func(id string)
+	// Listening is called after every (re)connection, once announcements
+	// are being received: any made before were missed, so the caller must
+	// drop every cached key.
+	Listening func()
+	// Lost is called at once when the watcher stops receiving
+	// announcements (its connection failed). Until Listening is called
+	// again, erasures elsewhere go unannounced: the caller must drop every
+	// cached key and stop caching (or cap how long it caches).
+	Lost func(err error)
 }
 
 // Errors returned by stores. Match them with errors.Is.

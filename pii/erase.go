@@ -40,7 +40,8 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		return Receipt{}, err
 	}
 	at := p.now().UTC().Truncate(time.Microsecond)
-	removed, found, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
+	d, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
+	removed, found := d.Removed, d.Found
 	if err != nil {
 		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
 	}

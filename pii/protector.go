@@ -188,7 +188,11 @@ func (p *Protector) watch(w keystore.ErasureWatcher) {
 	p.stopWatch, p.watchDone = cancel, make(chan struct{})
 	go func() {
 		defer close(p.watchDone)
-		w.WatchErasures(ctx, func(id string) { p.ring.cache.forgetID(id) }, p.ring.cache.dropKeys)
+		w.WatchErasures(ctx, keystore.ErasureEvents{
+			Erased:    func(id string) { p.ring.cache.forgetID(id) },
+			Listening: p.ring.cache.dropKeys,
+			Lost:      func(error) { p.ring.cache.dropKeys() },
+		})
 	}()
 }
 

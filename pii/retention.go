@@ -76,7 +76,8 @@ func expire(ctx context.Context, store keystore.Store, now time.Time, batch int,
 				continue // never expires (and never has a deadline)
 			}
 			at := now.UTC().Truncate(time.Microsecond)
-			removed, found, err := store.Delete(ctx, keystore.Tombstone{ID: rec.ID, ErasedAt: at, Reason: "retention"})
+			d, err := store.Delete(ctx, keystore.Tombstone{ID: rec.ID, ErasedAt: at, Reason: "retention"})
+			removed, found := d.Removed, d.Found
 			if err != nil {
 				return out, fmt.Errorf("pii: expire: %w", err)
 			}

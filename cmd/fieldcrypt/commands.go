@@ -371,7 +371,8 @@ func cmdReapplyTombstones(ctx context.Context, args []string, out, errOut io.Wri
 	}
 	resurrected := 0
 	for i, t := range all {
-		_, found, err := s.Delete(ctx, t)
+		d, err := s.Delete(ctx, t)
+		found := d.Found
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sort"
 	"sync"
@@ -68,6 +69,7 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 	rec = rec.Clone()
 	rec.RetainUntil = normalize(rec.RetainUntil)
 	rec.Version = 1
+	rec.Incarnation = rand.Text()
 	rec.Created = s.clock()
 	rec.Updated = rec.Created
 	s.records[rec.ID] = rec
@@ -94,6 +96,9 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 	if cur.Version != rec.Version {
 		return keystore.Record{}, fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, cur.Version, rec.Version)
 	}
+	if cur.Incarnation != rec.Incarnation {
+		return keystore.Record{}, fmt.Errorf("%w: the record was erased and created again since it was read", keystore.ErrConflict)
+	}
 	rec = rec.Clone()
 	rec.RetainUntil = normalize(rec.RetainUntil)
 	rec.Version = cur.Version + 1
@@ -104,12 +109,32 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 }
 
 // Delete implements keystore.Store.
-func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Deletion, error) {
+	return s.delete(ctx, t, nil)
+}
+
+// DeleteExpired implements keystore.Store.
+func (s *Store) DeleteExpired(ctx context.Context, t keystore.Tombstone, now time.Time) (keystore.Deletion, error) {
+	return s.delete(ctx, t, func(rec keystore.Record, found, tombstoned bool) error {
+		switch {
+		case tombstoned:
+			return keystore.ErrTombstoned
+		case !found:
+			return keystore.ErrNotFound
+		case rec.RetainUntil.IsZero() || rec.RetainUntil.After(now):
+			return fmt.Errorf("%w: the record's retention was changed", keystore.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// delete erases t.ID if allow (when given) agrees, under the store's lock.
+func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec keystore.Record, found, tombstoned bool) error) (keystore.Deletion, error) {
 	if err := ctx.Err(); err != nil {
-		return keystore.Record{}, false, err
+		return keystore.Deletion{}, err
 	}
 	if err := keystore.ValidateID(t.ID); err != nil {
-		return keystore.Record{}, false, err
+		return keystore.Deletion{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,10 +143,15 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 	}
 	t.ErasedAt = t.ErasedAt.UTC().Truncate(time.Microsecond)
 	_, hadTombstone := s.tombstones[t.ID]
+	rec, found := s.records[t.ID]
+	if allow != nil {
+		if err := allow(rec, found, hadTombstone); err != nil {
+			return keystore.Deletion{}, err
+		}
+	}
 	if !hadTombstone {
 		s.tombstones[t.ID] = t
 	}
-	rec, found := s.records[t.ID]
 	delete(s.records, t.ID)
 	if !hadTombstone || found {
 		s.receipts = append(s.receipts, keystore.Receipt{
@@ -129,7 +159,7 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 			ErasedAt: t.ErasedAt, Reason: t.Reason,
 		})
 	}
-	return rec, found, nil
+	return keystore.Deletion{Removed: rec, Found: found, AlreadyTombstoned: hadTombstone}, nil
 }
 
 // Receipts implements keystore.Store.

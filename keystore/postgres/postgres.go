@@ -299,18 +299,50 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 
 // Delete implements keystore.Store. The erasure is announced on Channel
 // when the transaction commits.
-func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Deletion, error) {
+	return s.delete(ctx, t, nil)
+}
+
+// DeleteExpired implements keystore.Store.
+func (s *Store) DeleteExpired(ctx context.Context, t keystore.Tombstone, now time.Time) (keystore.Deletion, error) {
+	return s.delete(ctx, t, func(tx pgx.Tx) error {
+		if tomb, err := tombstoned(ctx, tx, t.ID); err != nil {
+			return err
+		} else if tomb {
+			return keystore.ErrTombstoned
+		}
+		var expired bool
+		err := tx.QueryRow(ctx, `SELECT retain_until IS NOT NULL AND retain_until <= $2 FROM fieldcrypt_keys WHERE id = $1`, t.ID, now).Scan(&expired)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return keystore.ErrNotFound
+		case err != nil:
+			return err
+		case !expired:
+			return fmt.Errorf("%w: the record's retention was changed", keystore.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// delete erases t.ID, if allow (when given) agrees, in one transaction
+// holding the ID's advisory lock.
+func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(tx pgx.Tx) error) (keystore.Deletion, error) {
 	if err := keystore.ValidateID(t.ID); err != nil {
-		return keystore.Record{}, false, err
+		return keystore.Deletion{}, err
 	}
 	if t.ErasedAt.IsZero() {
 		t.ErasedAt = s.clock()
 	}
-	var removed keystore.Record
-	var found bool
+	var d keystore.Deletion
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockID(ctx, tx, t.ID); err != nil {
 			return err
+		}
+		if allow != nil {
+			if err := allow(tx); err != nil {
+				return err
+			}
 		}
 		erasedAt := t.ErasedAt.UTC().Truncate(time.Microsecond)
 		tag, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_at, reason) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
@@ -318,26 +350,26 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 		if err != nil {
 			return err
 		}
-		newTombstone := tag.RowsAffected() == 1
-		removed, err = scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, t.ID))
-		found = err == nil
+		d.AlreadyTombstoned = tag.RowsAffected() == 0
+		d.Removed, err = scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, t.ID))
+		d.Found = err == nil
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if !newTombstone && !found {
+		if d.AlreadyTombstoned && !d.Found {
 			return nil // already erased, nothing came back: nothing to record
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
-			t.ID, removed.KEKID, keyIDs(removed.KeyIDs), erasedAt, t.Reason); err != nil {
+			t.ID, d.Removed.KEKID, keyIDs(d.Removed.KeyIDs), erasedAt, t.Reason); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, t.ID)
 		return err
 	})
 	if err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+		return keystore.Deletion{}, s.fail("delete", err)
 	}
-	return removed, found, nil
+	return d, nil
 }
 
 // GetTombstone implements keystore.Store.
@@ -359,7 +391,12 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 		if err := lockID(ctx, tx, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1`, id)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		// Announce it, so other instances stop refusing the subject.
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, readmitPrefix+id)
 		return err
 	})
 	if err != nil {

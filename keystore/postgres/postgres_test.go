@@ -61,7 +61,7 @@ func TestReceiptsAreAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Schema(t)
 	s := open(t, dsn)
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)

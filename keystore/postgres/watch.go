@@ -3,9 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
 
 // WatcherApplicationName is the application_name of the listening
@@ -21,17 +24,25 @@ const (
 	watchPing = 5 * time.Second
 )
 
+// Announcements on Channel: an erased ID is sent as it is; a readmitted
+// one carries readmitPrefix, which no valid ID starts with (it is a space).
+const readmitPrefix = " readmit "
+
 // WatchErasures implements keystore.ErasureWatcher with LISTEN on Channel,
 // over its own connection (not one from the pool), reconnecting with a
-// backoff of at most one second.
-func (s *Store) WatchErasures(ctx context.Context, onErase func(id string), onReset func()) error {
+// backoff of at most one second. ev.Lost is called as soon as the
+// connection fails, before any reconnection is tried. Payloads that are not
+// valid record IDs are dropped.
+func (s *Store) WatchErasures(ctx context.Context, ev keystore.ErasureEvents) error {
 	backoff := watchMinBackoff
 	for {
-		err := s.listen(ctx, onErase, onReset, func() { backoff = watchMinBackoff })
+		err := s.listen(ctx, ev, func() { backoff = watchMinBackoff })
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		_ = err // the connection failed or was cut: reconnect
+		if ev.Lost != nil {
+			ev.Lost(err)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -43,9 +54,9 @@ func (s *Store) WatchErasures(ctx context.Context, onErase func(id string), onRe
 	}
 }
 
-// listen runs one connection's life: LISTEN, reset the caller's cache, then
-// deliver notifications until the connection fails.
-func (s *Store) listen(ctx context.Context, onErase func(string), onReset func(), connected func()) error {
+// listen runs one connection's life: LISTEN, tell the caller it is
+// listening, then deliver announcements until the connection fails.
+func (s *Store) listen(ctx context.Context, ev keystore.ErasureEvents, connected func()) error {
 	cfg, err := pgx.ParseConfig(s.dsn)
 	if err != nil {
 		return err
@@ -60,14 +71,16 @@ func (s *Store) listen(ctx context.Context, onErase func(string), onReset func()
 		return err
 	}
 	connected()
-	onReset() // anything erased before LISTEN took effect was not announced to us
+	if ev.Listening != nil {
+		ev.Listening() // anything announced before LISTEN took effect was missed
+	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, watchPing)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
-			onErase(n.Payload)
+			deliver(ev, n.Payload)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded):
@@ -77,5 +90,20 @@ func (s *Store) listen(ctx context.Context, onErase func(string), onReset func()
 		default:
 			return err
 		}
+	}
+}
+
+// deliver passes one announcement to its callback, dropping any payload
+// that is not a valid record ID: anyone who can connect can NOTIFY.
+func deliver(ev keystore.ErasureEvents, payload string) {
+	id, readmitted := strings.CutPrefix(payload, readmitPrefix)
+	if keystore.ValidateID(id) != nil {
+		return
+	}
+	switch {
+	case readmitted && ev.Readmitted != nil:
+		ev.Readmitted(id)
+	case !readmitted && ev.Erased != nil:
+		ev.Erased(id)
 	}
 }

@@ -228,46 +228,71 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 }
 
 // Delete implements keystore.Store.
-func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Record, bool, error) {
+func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Deletion, error) {
+	return s.delete(ctx, t, nil)
+}
+
+// DeleteExpired implements keystore.Store.
+func (s *Store) DeleteExpired(ctx context.Context, t keystore.Tombstone, now time.Time) (keystore.Deletion, error) {
+	return s.delete(ctx, t, func(rec keystore.Record, found, tombstoned bool) error {
+		switch {
+		case tombstoned:
+			return keystore.ErrTombstoned
+		case !found:
+			return keystore.ErrNotFound
+		case rec.RetainUntil.IsZero() || rec.RetainUntil.After(now):
+			return fmt.Errorf("%w: the record's retention was changed", keystore.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// delete erases t.ID, if allow (when given) agrees, in one transaction.
+func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec keystore.Record, found, tombstoned bool) error) (keystore.Deletion, error) {
 	if err := keystore.ValidateID(t.ID); err != nil {
-		return keystore.Record{}, false, err
+		return keystore.Deletion{}, err
 	}
 	if t.ErasedAt.IsZero() {
 		t.ErasedAt = s.clock()
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+		return keystore.Deletion{}, s.fail("delete", err)
 	}
 	defer tx.Rollback()
 	hadTombstone, err := hasTombstone(ctx, tx, t.ID)
 	if err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+		return keystore.Deletion{}, s.fail("delete", err)
 	}
 	removed, err := getTx(ctx, tx, t.ID)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return keystore.Record{}, false, s.fail("delete", err)
+		return keystore.Deletion{}, s.fail("delete", err)
+	}
+	if allow != nil {
+		if err := allow(removed, found, hadTombstone); err != nil {
+			return keystore.Deletion{}, err
+		}
 	}
 	if !hadTombstone {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_tombstones (id, erased_us, reason) VALUES (?, ?, ?)`,
 			t.ID, t.ErasedAt.UnixMicro(), t.Reason); err != nil {
-			return keystore.Record{}, false, s.fail("delete", err)
+			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
 	if found {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, t.ID); err != nil {
-			return keystore.Record{}, false, s.fail("delete", err)
+			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
 	if !hadTombstone || found {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
 			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason); err != nil {
-			return keystore.Record{}, false, s.fail("delete", err)
+			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return keystore.Record{}, false, s.fail("delete", err)
+		return keystore.Deletion{}, s.fail("delete", err)
 	}
 	if found {
 		// Move the write-ahead log into the database file and truncate it,
@@ -276,7 +301,7 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Reco
 		// deletion's checkpoint clears it.
 		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	return removed, found, nil
+	return keystore.Deletion{Removed: removed, Found: found, AlreadyTombstoned: hadTombstone}, nil
 }
 
 // GetTombstone implements keystore.Store.

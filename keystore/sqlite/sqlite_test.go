@@ -39,7 +39,7 @@ func TestReopen(t *testing.T) {
 	if _, _, err := s.Create(ctx, keystore.Record{ID: "kept", KEKID: "k", Wrapped: []byte("w"), KeyIDs: []uint32{1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "erased", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "erased", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -71,7 +71,7 @@ func TestDeletedKeyLeavesNoTrace(t *testing.T) {
 	if !filesContain(t, dir, marker) {
 		t.Fatal("the marker was never written; the test would prove nothing")
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "victim", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "victim", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	if filesContain(t, dir, marker) {
@@ -103,7 +103,7 @@ func TestReceiptsAreAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keys.db")
 	s := open(t, path)
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path)

@@ -187,7 +187,8 @@ func testDelete(t *testing.T, s keystore.Store) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	removed, found, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"})
+	d, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"})
+	removed, found := d.Removed, d.Found
 	if err != nil || !found {
 		t.Fatalf("Delete = %v, %v; want found", found, err)
 	}
@@ -209,7 +210,8 @@ func testDelete(t *testing.T, s keystore.Store) {
 		t.Errorf("GetTombstone = %+v", ts)
 	}
 	// A second delete keeps the first tombstone.
-	_, found, err = s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "retention"})
+	d, err = s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "retention"})
+	found = d.Found
 	if err != nil || found {
 		t.Fatalf("second Delete = %v, %v; want not found, no error", found, err)
 	}
@@ -223,7 +225,8 @@ func testDelete(t *testing.T, s keystore.Store) {
 
 func testDeleteNeverCreated(t *testing.T, s keystore.Store) {
 	ctx := context.Background()
-	_, found, err := s.Delete(ctx, keystore.Tombstone{ID: "ghost", Reason: "request"})
+	d, err := s.Delete(ctx, keystore.Tombstone{ID: "ghost", Reason: "request"})
+	found := d.Found
 	if err != nil || found {
 		t.Fatalf("Delete(never created) = %v, %v", found, err)
 	}
@@ -234,7 +237,7 @@ func testDeleteNeverCreated(t *testing.T, s keystore.Store) {
 	if _, _, err := s.Create(ctx, rec("ghost", "w")); !errors.Is(err, keystore.ErrTombstoned) {
 		t.Errorf("Create after Delete = %v, want ErrTombstoned", err)
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "bad id"}); !errors.Is(err, keystore.ErrInvalid) {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "bad id"}); !errors.Is(err, keystore.ErrInvalid) {
 		t.Errorf("Delete(invalid id) = %v, want ErrInvalid", err)
 	}
 }
@@ -247,7 +250,7 @@ func testReadmit(t *testing.T, s keystore.Store) {
 	if _, _, err := s.Create(ctx, rec("a", "old")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Readmit(ctx, "a"); err != nil {
@@ -272,7 +275,7 @@ func testScan(t *testing.T, s keystore.Store) {
 		}
 		want[id] = true
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "id-13", Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "id-13", Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "id-13")
@@ -365,7 +368,7 @@ func testCreateDeleteRace(t *testing.T, s keystore.Store) {
 		}()
 		go func() {
 			defer wg.Done()
-			if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
+			if _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
 				t.Errorf("Delete(%s) = %v", id, err)
 			}
 		}()
@@ -406,14 +409,14 @@ func testReceipts(t *testing.T, s keystore.Store) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at, Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "never", ErasedAt: at, Reason: "retention"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "never", ErasedAt: at, Reason: "retention"}); err != nil {
 		t.Fatal(err)
 	}
 	// A repeated erasure with nothing left to destroy adds no receipt.
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(time.Hour), Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	// Receipts survive Readmit; a second life's erasure adds another.
@@ -423,7 +426,7 @@ func testReceipts(t *testing.T, s keystore.Store) {
 	if _, _, err := s.Create(ctx, rec("a", "second life")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(2 * time.Hour), Reason: "request"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", ErasedAt: at.Add(2 * time.Hour), Reason: "request"}); err != nil {
 		t.Fatal(err)
 	}
 	all, err := s.Receipts(ctx, keystore.ReceiptQuery{Limit: 10})
@@ -461,7 +464,7 @@ func testReceipts(t *testing.T, s keystore.Store) {
 func testTombstones(t *testing.T, s keystore.Store) {
 	ctx := context.Background()
 	for _, id := range []string{"c", "a", "b"} {
-		if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
+		if _, err := s.Delete(ctx, keystore.Tombstone{ID: id, Reason: "request"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -514,7 +517,7 @@ func testRetention(t *testing.T, s keystore.Store) {
 		t.Errorf("after extending early, ScanExpired = %s, want [mid late]", ids(expired))
 	}
 	// Erased records are never returned.
-	if _, _, err := s.Delete(ctx, keystore.Tombstone{ID: "mid", Reason: "retention"}); err != nil {
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "mid", Reason: "retention"}); err != nil {
 		t.Fatal(err)
 	}
 	if expired, _ := s.ScanExpired(ctx, base.Add(40*24*time.Hour), 10); ids(expired) != "[late]" {
