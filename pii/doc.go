@@ -24,6 +24,12 @@
 //	`pii:"subject"`                      This string field identifies the data subject. Every
 //	                                     encrypted field at this level and in nested structs
 //	                                     without a subject of their own uses that subject's key.
+//	`pii:"record"`                       This string field identifies the record (row, document)
+//	                                     the struct is: every encrypted field at this level and in
+//	                                     nested structs without a record field of their own is
+//	                                     bound to it, so a value copied to another record of the
+//	                                     same person fails to open. Empty at Seal: ErrNoRecord.
+//	                                     See "What a ciphertext is bound to".
 //	`pii:"encrypt"`                      Encrypt with AES-256-GCM (Tink). Equal plaintexts give
 //	                                     different ciphertexts.
 //	`pii:"encrypt,deterministic"`        Encrypt with AES-SIV (Tink). Equal plaintexts of the same
@@ -32,6 +38,17 @@
 //	                                     the data learns which of a person's values are equal
 //	                                     (the count of distinct values, repeats). Use it only
 //	                                     where that leak is acceptable.
+//	`pii:"encrypt,bindindex"`            For a slice, array or map field: bind each element to its
+//	                                     position (index, or map key of string or integer kind),
+//	                                     so that swapping two elements fails to open.
+//	`pii:"encrypt,deterministic,bind=subject"`
+//	`pii:"encrypt,deterministic,bind=record"`
+//	                                     With a record field in reach, a deterministic field must
+//	                                     choose: bind=subject keeps equality across the subject's
+//	                                     records but does not bind the record; bind=record binds it
+//	                                     and keeps equality only within one record. (bind= is
+//	                                     accepted on randomized fields too: bind=subject opts out of
+//	                                     record binding.)
 //	`pii:"encrypt,name=email_v1"`        Bind the stable name "email_v1" into the ciphertext
 //	                                     instead of the Go field name. Without name=, renaming the
 //	                                     Go field makes old values fail to open: give name= to
@@ -43,25 +60,43 @@
 //	                                     check. Formats: digits, ssn, pan, phone, email, alnum.
 //	                                     Tokens are deterministic: equal values of one subject
 //	                                     and field give equal tokens. The key is the subject's,
-//	                                     so Forget shreds tokens too. Strings only.
+//	                                     so Forget shreds tokens too. Strings only. A token gives
+//	                                     confidentiality, NOT integrity: an altered or copied
+//	                                     token opens to another plausible value, without error,
+//	                                     unless it has a tokenmac (see UnauthenticatedFields).
 //	`pii:"token,format=pan,scope=global"` Use the global token key instead: equal values give
 //	                                     equal tokens across subjects (for joins), and such
 //	                                     tokens SURVIVE Forget — see SurvivingFields. Needs no
 //	                                     subject.
 //	`pii:"token,format=ssn,name=tax_id"` name= works as for encrypt: it is the FF1 tweak.
+//	SSNMAC string `pii:"tokenmac=SSN"`   A string field beside the token field SSN (a single
+//	                                     string, not a slice or pointer): Seal writes a MAC of the
+//	                                     token into it ("m1." and 22 characters), and Open fails
+//	                                     with ErrAuthentication if it is missing or wrong, before
+//	                                     detokenizing. The MAC binds the token to its subject
+//	                                     (even for scope=global), scope, record and name. SSN then
+//	                                     uses the version 2 tweak (with the scope): existing
+//	                                     tokens of SSN do not open until re-sealed (see below).
 //	`pii:"-"`                            Ignore this field and everything inside it.
 //	_ struct{} `pii:"scope=customer"`    Name this struct type's scope (see below) instead of
-//	                                     its Go type name, so the type can be renamed.
+//	                                     its Go type name, so the type can be renamed; required
+//	                                     for unnamed struct types, and for a type whose name
+//	                                     another type already uses as its scope.
 //
 // Options combine: `pii:"encrypt,deterministic,name=email"`. Anything else is
 // an error (token without format=, an unknown format, token on []byte), as
 // are: a tag on an unexported field; encrypt on a type that
 // cannot hold a ciphertext (integers, time.Time, bools: format them as a
-// string and encrypt that); subject on a non-string; two subjects at one
-// level; two encrypted fields with one name at one level; an encrypted field
-// with no subject in reach; an unexported untagged field that holds
-// encrypted fields (fieldcrypt could not reach them: export it or tag it
-// `pii:"-"`).
+// string and encrypt that); subject or record on a non-string; two subjects
+// or two records at one level; two encrypted fields with one name at one
+// level; an encrypted field with no subject in reach; bindindex on a field
+// without elements or with map keys that are not strings or integers;
+// bind=record without a record in reach; a deterministic field within reach
+// of a record without bind=; tokenmac naming no token field of its struct;
+// an unnamed struct type holding protected fields without scope=; a second
+// type whose name is already another type's implicit scope; an unexported
+// untagged field that holds encrypted fields (fieldcrypt could not reach
+// them: export it or tag it `pii:"-"`).
 //
 // Such errors are *TagError values naming the type and the field. They are
 // found the first time a type is used, and cached, so a type fails the same
@@ -87,21 +122,67 @@
 // are not walked.
 //
 // A sealed string field holds ASCII text "fc1a." (or "fc1d." for
-// deterministic) followed by unpadded base64url; plan its column for 4/3 of
-// the plaintext length in bytes plus 49 characters (33 for deterministic).
+// deterministic; "fc2a." and "fc2d." when bound to a record or to
+// positions) followed by unpadded base64url; plan its column for 4/3 of the
+// plaintext length in bytes plus 49 characters (33 for deterministic).
 // A sealed []byte holds 3 bytes of header and the Tink ciphertext: plaintext
-// plus 36 bytes (24 for deterministic).
+// plus 36 bytes (24 for deterministic). A tokenmac field holds 25 ASCII
+// characters.
 //
 // # What a ciphertext is bound to
 //
 // Every ciphertext is bound to its subject, its scope and its field name, by
 // AEAD associated data. Copying a sealed value to another person's record,
 // another field, or a field of another struct type makes Open fail with
-// ErrAuthentication. The scope is the Go name of the struct type that holds
-// the field (for a field of a nested struct, the nested type's name), unless
-// a blank field declares scope=. Elements of one slice or map field share a
-// binding: swapping two of a person's phone numbers within one slice is not
-// detected.
+// ErrAuthentication.
+//
+// The scope is the Go name of the struct type that holds the field (for a
+// field of a nested struct, the nested type's name; for a promoted field,
+// the embedding type's), unless a blank field declares scope=. A name is not
+// a type, so one name serves one type per process: a second struct type
+// with protected fields and the same name (billing.Customer and
+// crm.Customer, or a Customer declared inside a function) is refused with a
+// TagError until one of them declares scope=, and so is an unnamed struct
+// type. scope= is the binding: two types declaring the same scope accept
+// each other's values, which is how a type is renamed.
+//
+// Records. Without a `pii:"record"` field, two records of one subject and
+// type can exchange a field's value unnoticed. With one, the record's
+// value is bound too (format version 2: "fc2a.", "fc2d.", binary version
+// byte 2), and so is, with bindindex, each element's position in its slice,
+// array or map. Nested structs without a record field of their own inherit
+// the enclosing one, as they inherit the subject; a nested struct with its
+// own record field starts a new record. Two nested structs of one type in
+// one record (Home and Work addresses) share a binding: give one of them a
+// record field, or store them as a map with bindindex, to bind them apart.
+// Without bindindex, elements of one slice or map field share a binding:
+// swapping two of them is not detected. Deterministic fields choose with
+// bind= (above). The record field itself is stored in the clear, like the
+// subject.
+//
+// Adding a record field to a type with existing data: values sealed before
+// (version 1) keep opening, bound only to subject, scope and name, and Seal
+// writes version 2, so re-sealing every record migrates it. Until then a
+// version 1 value copied from another record opens; once every record is
+// re-sealed, WithRecordBindingRequired makes Open refuse version 1 values
+// in bound fields (ErrNotRecordBound, which wraps ErrAuthentication).
+// Fields with bind=subject stay version 1. Changing a record field's value
+// makes the record's bound values fail to open: record identities must be
+// stable (a primary key, not a version counter).
+//
+// Tokens are FF1 output and carry no authentication: any string of the
+// format detokenizes to some value. Without a tokenmac, an altered token
+// opens to another plausible value, and a scope=global token copied from
+// another person's record opens to that person's value, without error;
+// UnauthenticatedFields lists such fields. The FF1 tweak of a token without
+// tokenmac binds only its name ("fieldcrypt/token/v1\x00" || name). A token
+// with a tokenmac uses the version 2 tweak, which adds the scope
+// ("fieldcrypt/token/v2\x00" || LEN(scope) || scope || LEN(name) || name), and
+// its MAC, checked before detokenizing, binds subject, scope, record (when
+// one is in reach) and name. Tokens carry no version marker, so the tweak
+// version comes from the tag alone: adding tokenmac to a field with
+// existing tokens makes them fail to open (no MAC) rather than detokenize
+// wrongly. Migrate by opening with the old type and sealing with the new.
 //
 // # Empty values, nil values
 //
@@ -114,8 +195,8 @@
 //
 // Seal and Open are all-or-nothing: when they fail, the value is exactly as
 // it was. Errors wrap sentinels for errors.Is: ErrForgotten, ErrAuthentication,
-// ErrNotSealed, ErrMalformed, ErrNoSubject, ErrKeyNotFound, ErrInvalidArgument,
-// ErrCycle, and the KMS classes of package kms (kms.ErrUnavailable is worth a
+// ErrNotSealed, ErrMalformed, ErrNoSubject, ErrNoRecord, ErrNotRecordBound,
+// ErrKeyNotFound, ErrInvalidArgument, ErrCycle, and the KMS classes of package kms (kms.ErrUnavailable is worth a
 // retry; nothing is written when the KMS is down). Errors about a field are
 // *FieldError values carrying the field's path, such as
 // "Customer.Phones[2].Number"; no error ever holds a value, a key or a

@@ -116,9 +116,10 @@ func ExampleCheck() {
 
 func ExampleSurvivingFields() {
 	type Payment struct {
-		ID   string `pii:"subject"`
-		Card string `pii:"token,format=pan"`              // shredded by Forget
-		Join string `pii:"token,format=pan,scope=global"` // survives Forget
+		_    struct{} `pii:"scope=payment_example"` // another Payment type is in this package
+		ID   string   `pii:"subject"`
+		Card string   `pii:"token,format=pan"`              // shredded by Forget
+		Join string   `pii:"token,format=pan,scope=global"` // survives Forget
 	}
 	fields, err := pii.SurvivingFields[Payment]()
 	fmt.Println(fields, err)

@@ -53,6 +53,12 @@ type fieldPlan struct {
 	// inline marks an embedded struct (or pointer to one): its fields are
 	// promoted, so they belong to this struct's subject and scope.
 	inline bool
+	// Record and element binding (binding.go): bindindex, bind=, and for a
+	// token field the index of its tokenmac companion field.
+	bindIndex bool
+	bind      bindMode
+	hasMAC    bool
+	macIndex  int
 }
 
 type structPlan struct {
@@ -76,6 +82,11 @@ type structPlan struct {
 	hidden []fieldPlan
 	// scopeSet records an explicit scope= declaration.
 	scopeSet bool
+	// record is the index path to this level's record field, like subject
+	// (binding.go); macs are its tokenmac fields, resolved after all fields.
+	record       []int
+	recordViaPtr bool
+	macs         []macDecl
 }
 
 var (
@@ -100,6 +111,9 @@ func planFor(t reflect.Type) *rootPlan {
 	st := b.plan(t)
 	b.finalize()
 	rp := &rootPlan{st: st, err: checkRoot(st)}
+	if rp.err == nil {
+		rp.err = checkBinding(st)
+	}
 	actual, _ := rootPlans.LoadOrStore(t, rp)
 	return actual.(*rootPlan)
 }
@@ -131,6 +145,7 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 	if st.scope == "" {
 		st.scope = t.Name()
 	}
+	b.resolveMACs(st)
 	return st
 }
 
@@ -180,6 +195,12 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		st.subject = []int{f.Index[0]}
 		return nil
 
+	case verbRecord:
+		return b.addRecord(st, f)
+
+	case verbTokenMAC:
+		return b.addTokenMAC(st, f, tg)
+
 	case verbEncrypt, verbToken:
 		n, reason := b.leafNode(f.Type, tg.verb == verbEncrypt)
 		if n == nil {
@@ -201,6 +222,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		if tg.verb == verbToken {
 			fp.token, fp.global = tg.format, tg.global
 			fp.tweak = []byte("fieldcrypt/token/v1\x00" + name)
+		}
+		if err := b.bindOptions(st, f, &fp, tg); err != nil {
+			return err
 		}
 		st.fields = append(st.fields, fp)
 		return nil
@@ -237,6 +261,9 @@ func (b *builder) addEmbedded(st *structPlan, f reflect.StructField, inner refle
 		}
 		st.subject = append([]int{f.Index[0]}, sub.subject...)
 		st.subjectViaPtr = ptr || sub.subjectViaPtr
+	}
+	if err := b.promoteRecord(st, f, sub, inner, ptr); err != nil {
+		return err
 	}
 	for name, goName := range sub.names {
 		if other, dup := st.names[name]; dup {
@@ -368,6 +395,7 @@ func (b *builder) finalize() {
 		}
 		st.hidden = nil
 	}
+	b.registerScopes()
 	for t, st := range b.local {
 		plans.LoadOrStore(t, st)
 	}

@@ -24,6 +24,8 @@ type Protector struct {
 
 	stopWatch context.CancelFunc // nil without an erasure watcher
 	watchDone chan struct{}
+
+	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 }
 
 // Defaults of the options.
@@ -44,6 +46,8 @@ type config struct {
 	migration    bool
 	placeholder  *string
 	now          func() time.Time
+
+	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 }
 
 // Option configures a Protector.
@@ -174,6 +178,8 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		migration:    c.migration,
 		placeholder:  c.placeholder,
 		now:          c.now,
+
+		requireRecordBinding: c.requireRecordBinding,
 	}
 	if w, ok := store.(keystore.ErasureWatcher); ok {
 		p.watch(w)

@@ -57,6 +57,14 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 		}
 	}
+	if op == "seal" {
+		// Before any key is fetched or created: bad input changes nothing.
+		for i := range w.jobs {
+			if err := p.checkBindingJob(&w.jobs[i], op); err != nil {
+				return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
+			}
+		}
+	}
 	if err := p.resolveKeys(ctx, w, op, many); err != nil {
 		return err
 	}
@@ -71,6 +79,11 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 }
 
 func (p *Protector) transform(w *walker, j *job, op string) error {
+	if op == "open" {
+		if err := p.checkBindingJob(j, op); err != nil {
+			return err
+		}
+	}
 	switch {
 	case op == "seal":
 		return w.sealJob(j)
@@ -160,7 +173,7 @@ func (w *walker) collect(v any, many bool) error {
 		if rp.err != nil {
 			return rp.err
 		}
-		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", w.push(-1, rp.st.name, -1), false)
+		w.walkStruct(rv.Elem(), rp.st, rp.st.scope, "", binding{}, w.push(-1, rp.st.name, -1), false)
 		return w.err
 	}
 	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Slice {
@@ -190,7 +203,7 @@ func (w *walker) collect(v any, many bool) error {
 			}
 			e = e.Elem()
 		}
-		w.walkStruct(e, rp.st, rp.st.scope, "", w.push(root, "", int32(i)), false)
+		w.walkStruct(e, rp.st, rp.st.scope, "", binding{}, w.push(root, "", int32(i)), false)
 	}
 	return w.err
 }

@@ -13,12 +13,24 @@ const tagName = "pii"
 type verb uint8
 
 const (
-	verbNone    verb = iota // no tag: walk into the field if it can hold protected data
-	verbSkip                // `pii:"-"`: never look inside
-	verbSubject             // `pii:"subject"`
-	verbEncrypt             // `pii:"encrypt"`
-	verbScope               // `pii:"scope=NAME"` on a blank field
-	verbToken               // `pii:"token,format=pan"`
+	verbNone     verb = iota // no tag: walk into the field if it can hold protected data
+	verbSkip                 // `pii:"-"`: never look inside
+	verbSubject              // `pii:"subject"`
+	verbEncrypt              // `pii:"encrypt"`
+	verbScope                // `pii:"scope=NAME"` on a blank field
+	verbToken                // `pii:"token,format=pan"`
+	verbRecord               // `pii:"record"`
+	verbTokenMAC             // `pii:"tokenmac=Card"`
+)
+
+// bindMode is an encrypt field's bind= option: what the ciphertext is
+// bound to besides subject, scope and name.
+type bindMode uint8
+
+const (
+	bindDefault bindMode = iota // no bind=: the record if one is in reach (refused for deterministic fields)
+	bindSubject                 // bind=subject: never the record
+	bindRecord                  // bind=record: the record, which must be in reach
 )
 
 // tag is a parsed `pii` struct tag.
@@ -28,7 +40,10 @@ type tag struct {
 	name          string // name=, the stable name bound into associated data
 	scope         string // scope=, on a blank field only
 	format        tokenize.Format
-	global        bool // token,scope=global
+	global        bool     // token,scope=global
+	bindIndex     bool     // encrypt,bindindex
+	bind          bindMode // encrypt,bind=subject|record
+	macFor        string   // tokenmac=FIELD: the Go name of the token field
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -56,8 +71,16 @@ func parseTag(s string) (tag, error) {
 		}
 	case head == "token":
 		t.verb = verbToken
+	case head == "record":
+		t.verb = verbRecord
+	case strings.HasPrefix(head, "tokenmac="):
+		t.verb = verbTokenMAC
+		t.macFor = strings.TrimPrefix(head, "tokenmac=")
+		if !isGoIdentifier(t.macFor) {
+			return tag{}, fmt.Errorf("tokenmac= must name a token field of this struct by its Go name")
+		}
 	default:
-		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, encrypt, token, scope=NAME or -", head)
+		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, record, encrypt, token, tokenmac=FIELD, scope=NAME or -", head)
 	}
 	seen := map[string]bool{}
 	for _, opt := range parts[1:] {
@@ -82,6 +105,14 @@ func parseTag(s string) (tag, error) {
 			t.format = f
 		case t.verb == verbToken && key == "scope" && (value == "subject" || value == "global"):
 			t.global = value == "global"
+		case t.verb == verbEncrypt && opt == "bindindex":
+			t.bindIndex = true
+		case t.verb == verbEncrypt && key == "bind" && value == "subject":
+			t.bind = bindSubject
+		case t.verb == verbEncrypt && key == "bind" && value == "record":
+			t.bind = bindRecord
+		case t.verb == verbEncrypt && key == "bind":
+			return tag{}, fmt.Errorf("bind= must be subject or record")
 		case opt == "":
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
@@ -108,4 +139,19 @@ func checkStableName(what, s string) error {
 		}
 	}
 	return nil
+}
+
+// isGoIdentifier reports whether s is an exported or unexported Go
+// identifier of ASCII letters, digits and underscores.
+func isGoIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -33,6 +33,9 @@ type job struct {
 	field   *fieldPlan
 	scope   string
 	subject string
+	rec     binding       // record and position (binding.go)
+	mac     reflect.Value // the tokenmac companion field, if any
+	version int           // Open only: the envelope version of the value
 	// path locates the value for error messages: an index into
 	// walker.paths. For a value held directly by its field (the common
 	// case), path is the enclosing struct's node and direct is set, and the
@@ -47,7 +50,8 @@ type job struct {
 
 	outStr   string
 	outBytes []byte
-	skip     bool // leave the value as it is (migration mode plaintext)
+	macOut   string // Seal only: the tokenmac value to write
+	skip     bool   // leave the value as it is (migration mode plaintext)
 }
 
 // pathNode is one step of the path to a field, for error messages only.
@@ -77,6 +81,9 @@ type walker struct {
 	// skipEmpty leaves empty values alone: always when opening, and when
 	// sealing unless the Protector encrypts empty values.
 	skipEmpty bool
+	// mapKey is the key of the map element being visited, for element
+	// binding (binding.go).
+	mapKey reflect.Value
 
 	// Scratch buffers, reused between calls. Those that may hold plaintext
 	// or a subject identifier are cleared before the walker is returned to
@@ -105,6 +112,7 @@ func (w *walker) reset() {
 	w.depth = 0
 	w.onStack = nil
 	w.err = nil
+	w.mapKey = reflect.Value{}
 	// ad holds the subject identifier and pt plaintext: zero them. ct and
 	// out only ever hold ciphertext.
 	clear(w.ad[:cap(w.ad)])
@@ -152,9 +160,12 @@ func (w *walker) pathString(i int32) string {
 // those of the enclosing level; a struct with its own subject field uses
 // that instead, unless it is inline (embedded), whose subject was promoted
 // and read by the enclosing level.
-func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject string, path int32, inline bool) {
+func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject string, rec binding, path int32, inline bool) {
 	if st.subject != nil && !inline {
 		subject = readSubject(v, st)
+	}
+	if st.record != nil && !inline {
+		rec = binding{record: readRecord(v, st), hasRecord: true}
 	}
 	for i := range st.fields {
 		if w.err != nil {
@@ -164,64 +175,66 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 		fv := v.Field(f.index)
 		if f.inline {
 			// Promoted fields: same level, same scope and subject.
-			w.walkInline(fv, f.node, scope, subject, path)
+			w.walkInline(fv, f.node, scope, subject, rec, path)
 			continue
 		}
 		switch {
 		case f.node.kind == nString || f.node.kind == nBytes:
-			w.walkLeaf(fv, f.node, f, scope, subject, path, true)
+			before := len(w.jobs)
+			w.walkLeaf(fv, f.node, f, scope, subject, rec, path, true)
+			w.attachMAC(v, f, before)
 		case f.name != "":
-			w.walkLeaf(fv, f.node, f, scope, subject, w.push(path, f.goName, -1), false)
+			w.walkLeaf(fv, f.node, f, scope, subject, rec, w.push(path, f.goName, -1), false)
 		default:
-			w.walkNested(fv, f.node, subject, w.push(path, f.goName, -1))
+			w.walkNested(fv, f.node, subject, rec, w.push(path, f.goName, -1))
 		}
 	}
 }
 
-func (w *walker) walkInline(v reflect.Value, n *node, scope, subject string, path int32) {
+func (w *walker) walkInline(v reflect.Value, n *node, scope, subject string, rec binding, path int32) {
 	if n.kind == nPtr {
 		cp, ok := w.copyPointer(v, path)
 		if !ok {
 			return
 		}
-		w.walkInline(cp, n.elem, scope, subject, path)
+		w.walkInline(cp, n.elem, scope, subject, rec, path)
 		w.leave(v)
 		return
 	}
-	w.walkStruct(v, n.st, scope, subject, path, true)
+	w.walkStruct(v, n.st, scope, subject, rec, path, true)
 }
 
 // walkNested follows an untagged field down to the structs it holds.
-func (w *walker) walkNested(v reflect.Value, n *node, subject string, path int32) {
+func (w *walker) walkNested(v reflect.Value, n *node, subject string, rec binding, path int32) {
 	switch n.kind {
 	case nStruct:
-		w.walkStruct(v, n.st, n.st.scope, subject, path, false)
+		w.walkStruct(v, n.st, n.st.scope, subject, rec, path, false)
 	default:
 		w.walkContainer(v, n, path, func(elem reflect.Value, p int32) {
-			w.walkNested(elem, n.elem, subject, p)
+			w.walkNested(elem, n.elem, subject, rec, p)
 		})
 	}
 }
 
 // walkLeaf follows a field tagged encrypt down to its string and []byte
 // values, and makes a job of each. direct: v is the field itself.
-func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, path int32, direct bool) {
+func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, rec binding, path int32, direct bool) {
 	switch n.kind {
 	case nString:
 		s := v.String()
 		if s == "" && w.skipEmpty {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, rec: rec, path: path, direct: direct})
 	case nBytes:
 		b := v.Bytes()
 		if b == nil || (len(b) == 0 && w.skipEmpty) {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: rec, path: path, direct: direct})
 	default:
 		w.walkContainer(v, n, path, func(elem reflect.Value, p int32) {
-			w.walkLeaf(elem, n.elem, f, scope, subject, p, false)
+			w.walkLeaf(elem, n.elem, f, scope, subject, w.elemBinding(rec, f, n, p), p, false)
 		})
 	}
 }
@@ -270,6 +283,7 @@ func (w *walker) walkContainer(v reflect.Value, n *node, path int32, visit func(
 			// after its jobs are written.
 			val := reflect.New(elemType).Elem()
 			val.Set(iter.Value())
+			w.mapKey = iter.Key()
 			visit(val, w.push(path, "", -2))
 			w.defers = append(w.defers, deferred{dst: cp, mapKey: iter.Key(), src: val})
 		}
@@ -348,6 +362,9 @@ func (w *walker) assign() {
 		} else {
 			j.dst.SetString(j.outStr)
 		}
+		if j.macOut != "" {
+			j.mac.SetString(j.macOut)
+		}
 	}
 	for _, d := range w.defers {
 		if d.mapKey.IsValid() {
@@ -361,9 +378,10 @@ func (w *walker) assign() {
 // sealJob encrypts or tokenizes one job's input.
 func (w *walker) sealJob(j *job) error {
 	if j.field.token != "" {
-		return tokenJob(j, true)
+		return w.sealToken(j)
 	}
-	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
+	version := j.sealVersion()
+	w.ad = w.appendAD(w.ad[:0], j, version)
 	var pt []byte
 	if j.isBytes {
 		pt = j.inBytes
@@ -383,9 +401,9 @@ func (w *walker) sealJob(j *job) error {
 		return err
 	}
 	if j.isBytes {
-		j.outBytes = envelope.AppendBinary(make([]byte, 0, 3+len(ct)), j.field.mode, ct)
+		j.outBytes = envelope.AppendBinary(make([]byte, 0, 3+len(ct)), version, j.field.mode, ct)
 	} else {
-		w.out = envelope.AppendText(w.out[:0], j.field.mode, ct)
+		w.out = envelope.AppendText(w.out[:0], version, j.field.mode, ct)
 		j.outStr = string(w.out)
 	}
 	return nil
@@ -418,10 +436,10 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 			continue
 		}
 		if j.isBytes {
-			j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
+			j.version, j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
 		} else {
 			start := len(w.ct)
-			j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
+			j.version, j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
 			w.ct = w.ct[:start+2*len(j.in)] // reserve what ParseText may have used
 		}
 		switch {
@@ -476,9 +494,9 @@ func tokenInMigration(j *job) error {
 // openJob decrypts or detokenizes one job's input.
 func (w *walker) openJob(j *job) error {
 	if j.field.token != "" {
-		return tokenJob(j, false)
+		return w.openToken(j)
 	}
-	w.ad = envelope.AppendAssociatedData(w.ad[:0], j.subject, j.scope, j.field.name)
+	w.ad = w.appendAD(w.ad[:0], j, j.version)
 	var pt []byte
 	var err error
 	if j.mode == envelope.Deterministic {
