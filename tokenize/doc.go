@@ -26,7 +26,9 @@
 // characters of base 36) take a fast path on machine integers with at most
 // one allocation (the result string; CryptNumerals allocates nothing).
 // Longer inputs use math/big. Both paths pass the NIST sample and ACVP
-// vectors in testdata/ff1.json and agree on random inputs.
+// vectors (testdata/ff1.json, ff1_more.json) and all of Project
+// Wycheproof's AES-FF1 vectors (testdata/wycheproof; its legacy cases below
+// MinDomain are refused, as Rev. 1 requires), and agree on random inputs.
 //
 // An FF1 is immutable and safe for concurrent use.
 //
