@@ -85,13 +85,12 @@ func TestReviewH2ClassedBoundsDomainBeforeBigInt(t *testing.T) {
 func TestReviewH2ClassedLimitIsExact(t *testing.T) {
 	tk := newTokenizer(t)
 	for _, c := range []struct {
-		unit     string
-		fits     int // the most characters whose domain has at most 4,096 bits
-		tooLong  int
-		perBytes int
+		unit    string
+		fits    int // the most characters whose domain has at most 4,096 bits
+		tooLong int
 	}{
-		{"7", 1233, 1234, 1}, // 10^1233 < 2^4096 < 10^1234
-		{"q", 871, 872, 1},   // 26^871 < 2^4096 < 26^872
+		{"7", 1233, 1234}, // 10^1233 < 2^4096 < 10^1234
+		{"q", 871, 872},   // 26^871 < 2^4096 < 26^872
 	} {
 		fits := strings.Repeat(c.unit, c.fits)
 		tok, err := tk.Tokenize(Alnum, nil, fits)
