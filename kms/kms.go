@@ -16,6 +16,12 @@
 // Errors returned by a backend wrap exactly one of [ErrUnavailable],
 // [ErrRefused] or [ErrAuthentication], so callers can decide with [errors.Is]
 // whether to retry. Use [Retryable] rather than testing the classes yourself.
+// A call ended by the caller's context wraps ErrUnavailable and the context's
+// error (not retryable); one ended by a time limit of the backend's client
+// wraps ErrUnavailable and [ErrTimeout] (retryable, see [Timeout]).
+//
+// [RetryPolicy] retries what Retryable allows, with backoff, honouring a
+// server's Retry-After up to a cap (MaxRetryAfter, by default Max).
 package kms
 
 import (
@@ -91,6 +97,13 @@ var (
 	// the KEK produced. The wrapped key was tampered with, moved to another
 	// record, or wrapped by another key. Never retried.
 	ErrAuthentication = errors.New("kms: authentication failed")
+
+	// ErrTimeout: a call ran past a time limit of its own — a backend
+	// client's timeout, or one the library sets, such as a fetch timeout —
+	// while the caller's context was still live. It is always wrapped
+	// together with ErrUnavailable (see Timeout), and never with a context
+	// error, so Retryable reports true.
+	ErrTimeout = errors.New("kms: timed out")
 )
 
 // Error describes a failed KEK operation. It never holds key material,
@@ -108,14 +121,52 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Retryable reports whether err is a transient KEK failure worth retrying.
-// Cancellation of the caller's own context is not retryable.
+// Retryable reports whether err is a transient KEK failure worth retrying:
+// it wraps ErrUnavailable and wraps neither context.Canceled nor
+// context.DeadlineExceeded. An error wrapping a context error says that the
+// caller's context ended, and retrying under it cannot succeed.
+//
+// A time limit other than the caller's context (a backend client's
+// timeout, a fetch timeout set inside the library) expires with
+// context.DeadlineExceeded too. Whoever set it must report it through
+// Timeout, which keeps ErrUnavailable, adds ErrTimeout and hides the context
+// error, so that Retryable reports true:
+//
+//	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+//		err = kms.Timeout(err) // our own limit, not the caller's: retryable
+//	}
+//
+// The backends in this module do so for their clients' timeouts.
 func Retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	return errors.Is(err, ErrUnavailable)
 }
+
+// Timeout reports cause as a time limit of one's own that expired while the
+// caller's context was live (see Retryable). The result wraps ErrUnavailable
+// and ErrTimeout, so Retryable reports true; errors.Is does not see the
+// context errors in cause, but errors.As still finds cause's types (a
+// *Error, say). Its message is "kms: timed out: " and cause's message.
+// Timeout(nil) is an ErrTimeout without a cause.
+func Timeout(cause error) error { return &timeout{cause: cause} }
+
+type timeout struct{ cause error }
+
+func (e *timeout) Error() string {
+	if e.cause == nil {
+		return ErrTimeout.Error()
+	}
+	return ErrTimeout.Error() + ": " + e.cause.Error()
+}
+
+// Unwrap exposes the classes only, so that errors.Is never reaches a
+// context error inside cause.
+func (e *timeout) Unwrap() []error { return []error{ErrUnavailable, ErrTimeout} }
+
+// As looks for target in cause's tree.
+func (e *timeout) As(target any) bool { return e.cause != nil && errors.As(e.cause, target) }
 
 // Classify wraps cause in class so that both match with errors.Is. A nil
 // cause gives class itself.

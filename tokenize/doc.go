@@ -18,13 +18,40 @@
 //     up to 2^32-1, but the math/big path's cost grows with the square of
 //     the length, and no personal-data value needs more).
 //
+// Input that is not valid UTF-8 is refused (ErrInvalidUTF8 with an alphabet
+// that is not all ASCII, an *InputError with one that is): an invalid byte
+// would decode to U+FFFD and not survive the round trip.
+//
 // Inputs whose halves fit in 64 bits (up to 38 decimal digits, 24
 // characters of base 36) take a fast path on machine integers with at most
 // one allocation (the result string; CryptNumerals allocates nothing).
 // Longer inputs use math/big. Both paths pass the NIST sample and ACVP
-// vectors in testdata/ff1.json and agree on random inputs.
+// vectors (testdata/ff1.json, ff1_more.json) and all of Project
+// Wycheproof's AES-FF1 vectors (testdata/wycheproof; its legacy cases below
+// MinDomain are refused, as Rev. 1 requires), and agree on random inputs.
 //
 // An FF1 is immutable and safe for concurrent use.
+//
+// # Token formats
+//
+// A Tokenizer applies FF1 to the parts of a value that a Format enciphers
+// (digits, SSN, PAN, phone, email, alnum; see Format). Tokenize and
+// Detokenize bound their cost before they look at the input:
+//
+//   - a value or token longer than MaxInputBytes (16,384) bytes is refused
+//     with ErrTooLong at once, whatever the format;
+//   - one that is not valid UTF-8 is refused with a *FormatError wrapping
+//     ErrInvalidUTF8;
+//   - email and alnum count the characters they would encipher first and
+//     refuse a domain of more than MaxLength bits (about 1,233 digits or
+//     871 letters) with ErrTooLong, before any math/big arithmetic.
+//
+// So no call costs more than time linear in at most MaxInputBytes bytes
+// before it is refused: refusing a 1 MiB value takes nanoseconds and
+// allocates nothing (BenchmarkRefuseLongInput).
+//
+// Every other refusal is a *FormatError wrapping ErrInvalidValue, which
+// names the format and a position, never the value.
 //
 // FF3 and FF3-1 are not provided: NIST's 2025 draft of SP 800-38G Rev. 1
 // withdraws them.

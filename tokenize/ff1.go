@@ -34,6 +34,7 @@ var (
 	ErrDomainTooSmall  = errors.New("tokenize: domain too small (radix^length < 1,000,000)")
 	ErrTooLong         = errors.New("tokenize: input too long")
 	ErrNotInAlphabet   = errors.New("tokenize: character not in the alphabet")
+	ErrInvalidUTF8     = errors.New("tokenize: input is not valid UTF-8")
 )
 
 // InputError reports an input character that is not in the alphabet, by
@@ -182,7 +183,14 @@ func (f *FF1) appendNumerals(dst []uint16, s string) ([]uint16, error) {
 		return dst, nil
 	}
 	pos := 0
-	for _, r := range s {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			// An invalid byte decodes to U+FFFD, which the alphabet may
+			// hold: the input would not survive the round trip.
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return nil, ErrInvalidUTF8
+			}
+		}
 		d, ok := f.fromRune[r]
 		if !ok {
 			return nil, &InputError{Pos: pos}

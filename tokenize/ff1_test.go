@@ -13,11 +13,11 @@ import (
 	"testing"
 )
 
-// ff1Vector is one known-answer test from testdata/ff1.json: the NIST
-// SP 800-38G samples (FF1samples.pdf) and cases of NIST's ACVP server
-// (ACVP-AES-FF1-1.0), each with its source recorded in the file. The file is
-// a copy of the team's shared/vectors/ff1.json; TestVectorFileMatchesShared
-// keeps the two identical.
+// ff1Vector is one known-answer test from testdata/ff1.json or
+// testdata/ff1_more.json: the NIST SP 800-38G samples (FF1samples.pdf),
+// cases of NIST's ACVP server (ACVP-AES-FF1-1.0) and derived cases, each with
+// its source recorded in the file. The files are copies of the team's
+// shared/vectors; TestVectorFileMatchesShared keeps them identical.
 type ff1Vector struct {
 	ID         string `json:"id"`
 	KeyBits    int    `json:"keyBits"`
@@ -30,22 +30,43 @@ type ff1Vector struct {
 	Source     string `json:"source"`
 }
 
+// vectorFiles are the known-answer files loadVectors reads, with the least
+// number of vectors each must hold.
+var vectorFiles = []struct {
+	name string
+	min  int
+}{
+	{"testdata/ff1.json", 20},
+	{"testdata/ff1_more.json", 23},
+}
+
 func loadVectors(t testing.TB) []ff1Vector {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/ff1.json")
-	if err != nil {
-		t.Fatal(err)
+	var all []ff1Vector
+	seen := map[string]bool{}
+	for _, vf := range vectorFiles {
+		raw, err := os.ReadFile(vf.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var file struct {
+			Vectors []ff1Vector `json:"vectors"`
+		}
+		if err := json.Unmarshal(raw, &file); err != nil {
+			t.Fatalf("%s: %v", vf.name, err)
+		}
+		if len(file.Vectors) < vf.min {
+			t.Fatalf("%s: only %d vectors loaded, want %d", vf.name, len(file.Vectors), vf.min)
+		}
+		for _, v := range file.Vectors {
+			if seen[v.ID] || v.Source == "" {
+				t.Fatalf("%s: vector %q is a duplicate or has no source", vf.name, v.ID)
+			}
+			seen[v.ID] = true
+		}
+		all = append(all, file.Vectors...)
 	}
-	var file struct {
-		Vectors []ff1Vector `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
-	if len(file.Vectors) < 20 {
-		t.Fatalf("only %d vectors loaded", len(file.Vectors))
-	}
-	return file.Vectors
+	return all
 }
 
 func mustHex(t testing.TB, s string) []byte {
@@ -108,14 +129,43 @@ func TestVectorsExerciseBothPaths(t *testing.T) {
 	}
 }
 
+// sharedCopies are the files of testdata copied from the team's
+// shared/vectors, by their path below it.
+var sharedCopies = []string{
+	"ff1.json",
+	"ff1_more.json",
+	"wycheproof/aes_ff1_base10_test.json",
+	"wycheproof/aes_ff1_base36_test.json",
+	"wycheproof/aes_ff1_base62_test.json",
+	"wycheproof/aes_ff1_radix10_test.json",
+	"wycheproof/aes_ff1_radix36_test.json",
+	"wycheproof/aes_ff1_radix65536_test.json",
+}
+
+// TestVectorFileMatchesShared keeps every copy in testdata identical to the
+// team's shared/vectors, where a checkout has them beside it (the main
+// checkout, or a worktree one level further down).
 func TestVectorFileMatchesShared(t *testing.T) {
-	shared, err := os.ReadFile("../../shared/vectors/ff1.json")
-	if err != nil {
+	var dir string
+	for _, d := range []string{"../../shared/vectors", "../../../shared/vectors"} {
+		if _, err := os.Stat(d); err == nil {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
 		t.Skip("shared/vectors not beside this checkout")
 	}
-	ours, _ := os.ReadFile("testdata/ff1.json")
-	if !bytes.Equal(shared, ours) {
-		t.Error("testdata/ff1.json differs from shared/vectors/ff1.json: copy it again")
+	for _, name := range sharedCopies {
+		shared, err := os.ReadFile(dir + "/" + name)
+		if err != nil {
+			t.Errorf("shared/vectors/%s: %v", name, err)
+			continue
+		}
+		ours, _ := os.ReadFile("testdata/" + name)
+		if !bytes.Equal(shared, ours) {
+			t.Errorf("testdata/%s differs from shared/vectors/%s: copy it again", name, name)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format names a token format.
@@ -39,6 +40,13 @@ const (
 // Formats lists every format.
 var Formats = []Format{Digits, SSN, PAN, Phone, Email, Alnum}
 
+// MaxInputBytes is the longest value or token, in bytes, that Tokenize and
+// Detokenize look at: 4 bytes (the longest UTF-8 encoding of a character)
+// for each of the MaxLength characters FF1 accepts. Anything longer is
+// refused with ErrTooLong before a single byte of it is read, so the cost of
+// a refusal does not depend on the input's length.
+const MaxInputBytes = 4 * MaxLength
+
 // ErrInvalidValue is wrapped by every *FormatError.
 var ErrInvalidValue = errors.New("tokenize: value does not fit its format")
 
@@ -46,13 +54,30 @@ var ErrInvalidValue = errors.New("tokenize: value does not fit its format")
 type FormatError struct {
 	Format Format
 	Reason string
+	// Err is a more specific cause, wrapped besides ErrInvalidValue
+	// (ErrInvalidUTF8), or nil.
+	Err error
 }
 
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("tokenize: %s: %s", e.Format, e.Reason)
 }
 
-func (e *FormatError) Unwrap() error { return ErrInvalidValue }
+// Unwrap returns ErrInvalidValue and, if set, Err.
+func (e *FormatError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidValue}
+	}
+	return []error{ErrInvalidValue, e.Err}
+}
+
+func (f Format) valid() bool {
+	switch f {
+	case Digits, SSN, PAN, Phone, Email, Alnum:
+		return true
+	}
+	return false
+}
 
 // ParseFormat returns the Format named s.
 func ParseFormat(s string) (Format, error) {
@@ -97,16 +122,32 @@ func NewTokenizer(key Key, opts ...TokenizerOption) (*Tokenizer, error) {
 }
 
 // Tokenize returns the token of value in format f under tweak.
+//
+// A value longer than MaxInputBytes is refused with ErrTooLong before it is
+// read; a value that is not valid UTF-8, or does not fit f, with a
+// *FormatError. A value whose enciphered part needs more than MaxLength
+// bits or numerals is refused with ErrTooLong, before any arithmetic on it.
 func (t *Tokenizer) Tokenize(f Format, tweak []byte, value string) (string, error) {
 	return t.apply(f, true, tweak, value)
 }
 
-// Detokenize returns the value whose token is token.
+// Detokenize returns the value whose token is token. It refuses what
+// Tokenize refuses, the same way.
 func (t *Tokenizer) Detokenize(f Format, tweak []byte, token string) (string, error) {
 	return t.apply(f, false, tweak, token)
 }
 
 func (t *Tokenizer) apply(f Format, encrypt bool, tweak []byte, s string) (string, error) {
+	if !f.valid() {
+		return "", fmt.Errorf("tokenize: unknown format %q", f)
+	}
+	// The length first: everything after it costs time linear in len(s).
+	if len(s) > MaxInputBytes {
+		return "", ErrTooLong
+	}
+	if !utf8.ValidString(s) {
+		return "", &FormatError{Format: f, Reason: "not valid UTF-8", Err: ErrInvalidUTF8}
+	}
 	switch f {
 	case Digits:
 		return t.digits(f, encrypt, tweak, s, 0, 0)
@@ -135,6 +176,9 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func (t *Tokenizer) digits(f Format, encrypt bool, tweak []byte, s string, keepHead, keepTail int) (string, error) {
 	if len(s) < 6 {
 		return "", fail(f, "need at least 6 digits")
+	}
+	if len(s) > MaxLength {
+		return "", ErrTooLong
 	}
 	for i := 0; i < len(s); i++ {
 		if !isDigit(s[i]) {
@@ -349,33 +393,41 @@ func suffixed(tweak []byte, c byte) []byte {
 // mixed-radix number below N (the product of their class sizes); it is
 // enciphered with binary FF1 over the bits of N-1 and cycle-walked until
 // it is below N again.
+//
+// A first pass counts the characters and bounds N from below; a domain of
+// more than MaxLength bits, which FF1 would refuse, is refused there, before
+// any math/big arithmetic (whose cost grows with the square of the length).
 func (t *Tokenizer) classed(f Format, encrypt bool, tweak []byte, s string, from, to int) (string, error) {
-	type class struct {
-		base  byte
-		radix int64
-	}
-	classOf := func(c byte) (class, bool) {
-		switch {
-		case c >= '0' && c <= '9':
-			return class{'0', 10}, true
-		case c >= 'A' && c <= 'Z':
-			return class{'A', 26}, true
-		case c >= 'a' && c <= 'z':
-			return class{'a', 26}, true
+	// Lower bounds of log2(10) and log2(26), in thousandths of a bit: if
+	// the sum exceeds MaxLength bits, N-1 has more than MaxLength bits, so
+	// the bound never refuses a value FF1 would accept.
+	const digitMilliBits, letterMilliBits = 3321, 4700
+	n, milliBits := 0, 0
+	for i := from; i < to; i++ {
+		switch radix, _ := classOf(s[i]); radix {
+		case 10:
+			milliBits += digitMilliBits
+		case 26:
+			milliBits += letterMilliBits
+		default:
+			continue
 		}
-		return class{}, false
+		if n++; milliBits > MaxLength*1000 {
+			return "", ErrTooLong
+		}
 	}
-	var pos []int
+
+	pos := make([]int, 0, n)
 	value, size := new(big.Int), big.NewInt(1)
 	r, d := new(big.Int), new(big.Int)
 	for i := from; i < to; i++ {
-		c, ok := classOf(s[i])
-		if !ok {
+		radix, base := classOf(s[i])
+		if radix == 0 {
 			continue
 		}
 		pos = append(pos, i)
-		r.SetInt64(c.radix)
-		value.Mul(value, r).Add(value, d.SetInt64(int64(s[i]-c.base)))
+		r.SetInt64(radix)
+		value.Mul(value, r).Add(value, d.SetInt64(int64(s[i]-base)))
 		size.Mul(size, r)
 	}
 	if size.Cmp(big.NewInt(MinDomain)) < 0 {
@@ -400,10 +452,25 @@ func (t *Tokenizer) classed(f Format, encrypt bool, tweak []byte, s string, from
 	}
 	out := []byte(s)
 	for k := len(pos) - 1; k >= 0; k-- {
-		c, _ := classOf(s[pos[k]])
-		r.SetInt64(c.radix)
+		radix, base := classOf(s[pos[k]])
+		r.SetInt64(radix)
 		value.QuoRem(value, r, d)
-		out[pos[k]] = c.base + byte(d.Int64())
+		out[pos[k]] = base + byte(d.Int64())
 	}
 	return string(out), nil
+}
+
+// classOf returns the radix of c's class and its first character: 10 and
+// '0' for an ASCII digit, 26 and 'A' or 'a' for an ASCII letter; 0 for any
+// other byte, which stays as it is.
+func classOf(c byte) (radix int64, base byte) {
+	switch {
+	case c >= '0' && c <= '9':
+		return 10, '0'
+	case c >= 'A' && c <= 'Z':
+		return 26, 'A'
+	case c >= 'a' && c <= 'z':
+		return 26, 'a'
+	}
+	return 0, 0
 }

@@ -11,6 +11,10 @@
 // kms.ErrAuthentication; throttling, KMS internal errors and network failures
 // are kms.ErrUnavailable and are retried by the configured policy. The SDK's
 // own retries are turned off so that only one policy applies.
+// When the caller's context ends, the error wraps kms.ErrUnavailable and the
+// context's error, and is not retryable; a deadline of the client's own (the
+// caller's context still live) wraps kms.ErrUnavailable and kms.ErrTimeout,
+// and is retryable.
 //
 // Testing: no AWS KMS emulator can be installed where fieldcrypt is built,
 // so this package is tested against a local fake (kms/awskms/awskmsfake)
@@ -129,7 +133,13 @@ func classify(ctx context.Context, err error) error {
 		return nil
 	}
 	if ctx.Err() != nil {
+		// The caller's context ended: wrap both.
 		return kms.Classify(kms.ErrUnavailable, ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A deadline of the client's own (HTTP client timeout), not the
+		// caller's: retryable.
+		return kms.Timeout(err)
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {

@@ -14,6 +14,10 @@
 // kms.ErrAuthentication; UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED,
 // INTERNAL and ABORTED are kms.ErrUnavailable and are retried by the
 // configured policy. The client's own retries are turned off.
+// When the caller's context ends, the error wraps kms.ErrUnavailable and the
+// context's error, and is not retryable; a deadline of the client's own (the
+// caller's context still live) wraps kms.ErrUnavailable and kms.ErrTimeout,
+// and is retryable.
 //
 // Testing: no Cloud KMS emulator can be installed where fieldcrypt is
 // built, so this package is tested against a local fake
@@ -143,7 +147,13 @@ func (k *KEK) Decrypt(ctx context.Context, ciphertext, associatedData []byte) ([
 
 func classify(ctx context.Context, err error, decrypting bool) error {
 	if ctx.Err() != nil {
+		// The caller's context ended: wrap both.
 		return kms.Classify(kms.ErrUnavailable, ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A deadline of the client's own, not the caller's: retryable.
+		// (A gRPC DEADLINE_EXCEEDED status is unavailable below.)
+		return kms.Timeout(err)
 	}
 	st, ok := status.FromError(err)
 	if !ok {

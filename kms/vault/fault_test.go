@@ -210,7 +210,7 @@ func TestFault429IsRetriedThenSucceeds(t *testing.T) {
 	}))
 	defer front.Close()
 	c := vaulttest.ClientAt(t, front.URL, root.Token())
-	k, err := vault.New(context.Background(), vault.Config{Client: c, Key: key, Retry: kms.RetryPolicy{Attempts: 4, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	k, err := vault.New(context.Background(), vault.Config{Client: c, Key: key, Retry: kms.RetryPolicy{Attempts: 4, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond, MaxRetryAfter: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

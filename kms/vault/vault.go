@@ -17,8 +17,16 @@
 // kms.ErrRefused; a failed authentication of a ciphertext is
 // kms.ErrAuthentication; 429, 5xx and connection failures are
 // kms.ErrUnavailable and are retried by the configured policy, honouring the
-// caller's context and Vault's Retry-After. Nothing is ever written when
-// Vault does not answer: callers fail closed.
+// caller's context and Vault's Retry-After (up to the policy's
+// MaxRetryAfter). Nothing is ever written when Vault does not answer:
+// callers fail closed.
+//
+// When the caller's context ends (before Vault answers, while its answer is
+// read, or while the KEK waits to retry), the error wraps both
+// kms.ErrUnavailable and the context's error, and is not retryable. When
+// the Vault client's own timeout (api.Config.Timeout, 60 s by default)
+// expires first, the error wraps kms.ErrUnavailable and kms.ErrTimeout, not
+// context.DeadlineExceeded, and is retryable.
 package vault
 
 import (
@@ -309,9 +317,18 @@ func (k *KEK) call(ctx context.Context, op string, body map[string]any) (*api.Se
 	}
 	secret, err := api.ParseSecret(resp.Body)
 	if err != nil || secret == nil {
-		return nil, kms.Classify(kms.ErrUnavailable, fmt.Errorf("unreadable response from Vault: %v", err))
+		return nil, unreadable(ctx, err)
 	}
 	return secret, nil
+}
+
+// unreadable classifies a response whose body could not be read or parsed:
+// Vault, or the connection, may have stalled midway until a deadline.
+func unreadable(ctx context.Context, err error) error {
+	if err == nil {
+		err = errors.New("empty body")
+	}
+	return classify(ctx, nil, fmt.Errorf("unreadable response from Vault: %w", err))
 }
 
 // retryAfter is an unavailable error carrying Vault's Retry-After.
@@ -323,9 +340,21 @@ type retryAfter struct {
 func (e retryAfter) RetryAfter() time.Duration { return e.after }
 func (e retryAfter) Unwrap() error             { return e.error }
 
+// maxRetryAfter bounds the Retry-After header as read, so that no header
+// overflows a time.Duration; kms.RetryPolicy caps the wait itself.
+const maxRetryAfter = time.Hour
+
+// classify maps a failed request to a kms error class. The caller's context
+// comes first: once it has ended, the error wraps kms.ErrUnavailable and
+// ctx.Err(), whatever the request itself failed with. A deadline that is
+// not the caller's (the Vault client's own timeout, api.Config.Timeout) is
+// reported with kms.Timeout, which is retryable.
 func classify(ctx context.Context, resp *api.Response, err error) error {
 	if ctx.Err() != nil {
 		return kms.Classify(kms.ErrUnavailable, ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return kms.Timeout(fmt.Errorf("no answer from Vault within the client's timeout: %w", err))
 	}
 	var re *api.ResponseError
 	if !errors.As(err, &re) {
@@ -337,8 +366,8 @@ func classify(ctx context.Context, resp *api.Response, err error) error {
 	case re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500:
 		e := kms.Classify(kms.ErrUnavailable, fmt.Errorf("Vault answered %d: %s", re.StatusCode, msg))
 		if resp != nil {
-			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-				return retryAfter{e, time.Duration(secs) * time.Second}
+			if secs, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 64); err == nil && secs > 0 {
+				return retryAfter{e, time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second}
 			}
 		}
 		return e
@@ -380,7 +409,7 @@ func (k *KEK) LatestVersion(ctx context.Context) (int, error) {
 		}
 		secret, err := api.ParseSecret(resp.Body)
 		if err != nil || secret == nil {
-			return kms.Classify(kms.ErrUnavailable, fmt.Errorf("unreadable response from Vault: %v", err))
+			return unreadable(ctx, err)
 		}
 		n, err := strconv.Atoi(fmt.Sprint(secret.Data["latest_version"]))
 		if err != nil {
