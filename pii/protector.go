@@ -24,6 +24,8 @@ type Protector struct {
 
 	stopWatch context.CancelFunc // nil without an erasure watcher
 	watchDone chan struct{}
+
+	maxValueSize int // 0: DefaultMaxValueSize
 }
 
 // Defaults of the options.
@@ -44,6 +46,7 @@ type config struct {
 	migration    bool
 	placeholder  *string
 	now          func() time.Time
+	maxValueSize int
 }
 
 // Option configures a Protector.
@@ -174,6 +177,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		migration:    c.migration,
 		placeholder:  c.placeholder,
 		now:          c.now,
+		maxValueSize: c.maxValueSize,
 	}
 	if w, ok := store.(keystore.ErasureWatcher); ok {
 		p.watch(w)
