@@ -15,7 +15,9 @@ var (
 	ErrForgotten = errors.New("pii: subject forgotten")
 
 	// ErrAuthentication: a sealed value failed to open. It was tampered with,
-	// or copied from another field, record, subject or struct type.
+	// or copied from another field, subject or struct type — or, with a
+	// record field, from another record; with bindindex, from another
+	// position — or it is a token whose tokenmac is missing or wrong.
 	ErrAuthentication = errors.New("pii: authentication failed")
 
 	// ErrNotSealed: Open found a non-empty value without a ciphertext prefix
@@ -23,7 +25,8 @@ var (
 	ErrNotSealed = errors.New("pii: value is not sealed")
 
 	// ErrMalformed: a value has the ciphertext prefix but is not a valid
-	// ciphertext (bad base64, too short, unknown version).
+	// ciphertext (bad base64, too short, unknown version: versions 1 and 2
+	// are read).
 	ErrMalformed = errors.New("pii: malformed ciphertext")
 
 	// ErrNoSubject: a value to seal or open sits in a struct whose subject
@@ -46,6 +49,31 @@ var (
 	// format cannot tell a token from a plaintext value (every format but
 	// pan). Tokenize such columns in bulk before reading them with Open.
 	ErrAmbiguousToken = errors.New("pii: migration mode cannot tell a token from a plaintext value in this field")
+
+	// ErrTooDeep: the value nests pointers, slices, maps or interfaces more
+	// than MaxDepth levels deep (a very long linked list, for example).
+	ErrTooDeep = errors.New("pii: value nested too deep")
+
+	// ErrUnprotectedInterface: an interface field (any, or a slice, map or
+	// pointer of them) holds a struct with protected fields. Seal does not
+	// seal values behind interfaces, so it refuses rather than leave them
+	// in the clear; Open refuses the same values. Give the field a concrete
+	// type.
+	ErrUnprotectedInterface = errors.New("pii: a struct with protected fields is held by an interface, which fieldcrypt does not seal: give the field a concrete type")
+
+	// ErrAlreadySealed: Seal met an encrypt field whose value is already a
+	// ciphertext (text starting with "fc", a digit, a letter and "."; or
+	// binary starting with 0xFC, a version byte and a mode, long enough to
+	// be one). Sealing it again would make Open return the inner
+	// ciphertext. A plaintext that happens to look like a ciphertext is
+	// refused too: the two cannot be told apart.
+	ErrAlreadySealed = errors.New("pii: value is already sealed")
+
+	// ErrValueTooLarge: a value to seal, or a sealed value to open, is
+	// longer than its field allows (WithMaxValueSize for encrypt fields;
+	// MaxTokenBytes for token fields). It is refused before any work
+	// proportional to its length.
+	ErrValueTooLarge = errors.New("pii: value too large")
 )
 
 // TagError reports a `pii` tag that cannot be used, or a type that cannot be

@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -72,7 +73,8 @@ type structPlan struct {
 	subjectViaPtr bool
 	fields        []fieldPlan
 	work          bool
-	err           *TagError
+	err           *TagError   // the first of errs
+	errs          []*TagError // every error of this type, in field order
 
 	// names maps each stable name at this level (including promoted
 	// fields) to the Go field that uses it, for duplicate detection.
@@ -137,9 +139,7 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 	b.local[t] = st
 	for i := 0; i < t.NumField(); i++ {
 		if err := b.addField(st, t.Field(i)); err != nil {
-			if st.err == nil {
-				st.err = err
-			}
+			st.fail(err)
 		}
 	}
 	if st.scope == "" {
@@ -149,11 +149,23 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 	return st
 }
 
+// fail records a tag error of st: st.err is the first, st.errs all of them
+// (Check reports every one).
+func (st *structPlan) fail(te *TagError) {
+	if st.err == nil {
+		st.err = te
+	}
+	st.errs = append(st.errs, te)
+}
+
 func (b *builder) tagError(st *structPlan, f reflect.StructField, format string, args ...any) *TagError {
 	return &TagError{Type: st.typ, Field: f.Name, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
+	if reason := malformedTag(string(f.Tag)); reason != "" {
+		return b.tagError(st, f, "%s", reason)
+	}
 	raw, tagged := f.Tag.Lookup(tagName)
 	var tg tag
 	if tagged {
@@ -183,6 +195,12 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 	}
 	if tagged && !f.IsExported() {
 		return b.tagError(st, f, "unexported fields cannot be protected: fieldcrypt cannot set them")
+	}
+	if containerCycle(f.Type) {
+		if tg.verb != verbNone {
+			return b.tagError(st, f, "%v contains itself and cannot hold a ciphertext", f.Type)
+		}
+		return nil // holds no struct: nothing to walk
 	}
 	switch tg.verb {
 	case verbSubject:
@@ -389,8 +407,8 @@ func (b *builder) finalize() {
 		}
 		st.fields = kept
 		for _, h := range st.hidden {
-			if h.node.work && st.err == nil {
-				st.err = &TagError{Type: st.typ, Field: h.goName, Reason: "unexported field holds protected fields that fieldcrypt cannot reach: export it, or tag it pii:\"-\" to leave it alone knowingly"}
+			if h.node.work {
+				st.fail(&TagError{Type: st.typ, Field: h.goName, Reason: "unexported field holds protected fields that fieldcrypt cannot reach: export it, or tag it pii:\"-\" to leave it alone knowingly"})
 			}
 		}
 		st.hidden = nil
@@ -433,43 +451,58 @@ func (n *node) reaches() bool {
 }
 
 // checkRoot validates st for use at the top level: no reachable type has a
-// bad tag, and every encrypted field has a subject in reach.
+// bad tag, and every encrypted field has a subject in reach. It reports
+// every problem, in a fixed order (depth first, fields in order): one
+// *TagError, or several joined with errors.Join.
 func checkRoot(st *structPlan) error {
 	type visit struct {
 		st         *structPlan
 		hasSubject bool
 	}
 	seen := map[visit]bool{}
-	var walkStruct func(st *structPlan, hasSubject bool) error
-	var walkNode func(n *node, hasSubject bool) error
-	walkStruct = func(st *structPlan, hasSubject bool) error {
+	reported := map[*structPlan]bool{}
+	var errs []error
+	var walkStruct func(st *structPlan, hasSubject bool)
+	var walkNode func(n *node, hasSubject bool)
+	walkStruct = func(st *structPlan, hasSubject bool) {
 		v := visit{st, hasSubject}
 		if seen[v] {
-			return nil
+			return
 		}
 		seen[v] = true
 		if st.err != nil {
-			return st.err
+			if !reported[st] {
+				reported[st] = true
+				for _, e := range st.errs {
+					errs = append(errs, e)
+				}
+			}
+			// Look further for other types' errors, but do not pile
+			// "no subject" on a type whose subject may be what is broken.
+			hasSubject = true
 		}
 		hasSubject = hasSubject || st.subject != nil
 		for _, f := range st.fields {
 			if f.name != "" && !f.global && !hasSubject {
-				return &TagError{Type: st.typ, Field: f.goName, Reason: "encrypted field has no subject: add a `pii:\"subject\"` string field to this struct or to one that encloses it"}
+				errs = append(errs, &TagError{Type: st.typ, Field: f.goName, Reason: "encrypted field has no subject: add a `pii:\"subject\"` string field to this struct or to one that encloses it"})
 			}
-			if err := walkNode(f.node, hasSubject); err != nil {
-				return err
-			}
+			walkNode(f.node, hasSubject)
 		}
-		return nil
 	}
-	walkNode = func(n *node, hasSubject bool) error {
+	walkNode = func(n *node, hasSubject bool) {
 		switch n.kind {
 		case nStruct:
-			return walkStruct(n.st, hasSubject)
+			walkStruct(n.st, hasSubject)
 		case nPtr, nSlice, nArray, nMap:
-			return walkNode(n.elem, hasSubject)
+			walkNode(n.elem, hasSubject)
 		}
-		return nil
 	}
-	return walkStruct(st, false)
+	walkStruct(st, false)
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }

@@ -26,6 +26,7 @@ type Protector struct {
 	watchDone chan struct{}
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
+	maxValueSize         int  // 0: DefaultMaxValueSize
 }
 
 // Defaults of the options.
@@ -48,6 +49,7 @@ type config struct {
 	now          func() time.Time
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
+	maxValueSize         int
 }
 
 // Option configures a Protector.
@@ -180,6 +182,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		now:          c.now,
 
 		requireRecordBinding: c.requireRecordBinding,
+		maxValueSize:         c.maxValueSize,
 	}
 	if w, ok := store.(keystore.ErasureWatcher); ok {
 		p.watch(w)

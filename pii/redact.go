@@ -19,7 +19,9 @@ const Redacted = "[redacted]"
 //
 // The subject field is shown: it identifies the record. If it is personal
 // data itself (an email used as an ID), tag a copy of it instead, or log
-// something else. A type with invalid tags logs as "[redacted]" whole.
+// something else. A type with invalid tags logs as "[redacted]" whole. An
+// untagged field that holds, behind an interface (any, []any, map[string]any,
+// ...), a struct with protected fields is shown as "[redacted]" whole.
 func LogValue(v any) slog.Value {
 	rv := reflect.ValueOf(v)
 	for rv.Kind() == reflect.Pointer {
@@ -50,6 +52,10 @@ func logStruct(v reflect.Value, st *structPlan, depth int) slog.Value {
 		protected[st.fields[i].index] = &st.fields[i]
 	}
 	t := v.Type()
+	dyn := map[int]bool{}
+	for _, i := range dynOf(t).fields {
+		dyn[i] = true
+	}
 	attrs := make([]slog.Attr, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -59,6 +65,11 @@ func logStruct(v reflect.Value, st *structPlan, depth int) slog.Value {
 		fv := v.Field(i)
 		f, walked := protected[i]
 		switch {
+		case !walked && dyn[i] && holdsTaggedBehindInterface(fv):
+			// A struct with protected fields behind an interface.
+			if sf.IsExported() {
+				attrs = append(attrs, slog.String(sf.Name, Redacted))
+			}
 		case !walked:
 			if sf.IsExported() {
 				attrs = append(attrs, slog.Any(sf.Name, fv.Interface()))

@@ -27,12 +27,12 @@ func (b *builder) registerScopes() {
 			continue
 		}
 		if t.Name() == "" {
-			st.err = &TagError{Type: t, Reason: "an unnamed struct type holding protected fields needs a scope: declare one with a blank field _ struct{} `pii:\"scope=NAME\"`, or give the type a name"}
+			st.fail(&TagError{Type: t, Reason: "an unnamed struct type holding protected fields needs a scope: declare one with a blank field _ struct{} `pii:\"scope=NAME\"`, or give the type a name"})
 			continue
 		}
 		owner, _ := implicitScopes.LoadOrStore(st.scope, t)
 		if owner != t {
-			st.err = &TagError{Type: t, Reason: fmt.Sprintf("the scope %q bound into its ciphertexts is already used by another type of that name, %v (%s): values of one would open as values of the other. Declare a distinct scope in at least one of them with a blank field _ struct{} `pii:\"scope=NAME\"` (in the type whose data already exists, set NAME to %q so that its values keep opening)", st.scope, owner, typeOrigin(owner.(reflect.Type)), st.scope)}
+			st.fail(&TagError{Type: t, Reason: fmt.Sprintf("the scope %q bound into its ciphertexts is already used by another type of that name, %v (%s): values of one would open as values of the other. Declare a distinct scope in at least one of them with a blank field _ struct{} `pii:\"scope=NAME\"` (in the type whose data already exists, set NAME to %q so that its values keep opening)", st.scope, owner, typeOrigin(owner.(reflect.Type)), st.scope)})
 		}
 	}
 }

@@ -52,6 +52,9 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	if len(w.jobs) == 0 {
 		return nil
 	}
+	if err := p.precheck(w, op); err != nil {
+		return err
+	}
 	if op == "open" {
 		if i, err := w.parseAll(p.migration); err != nil {
 			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}

@@ -2,6 +2,7 @@ package pii
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
@@ -154,4 +155,93 @@ func isGoIdentifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// malformedTag returns why the struct tag tag mentions the pii key in a way
+// reflect.StructTag.Lookup does not read, or "" if it does not. Lookup stops
+// at the first syntax error and ignores the rest, so `json:"x",pii:"encrypt"`
+// (a comma between pairs) and `pii: "encrypt"` (a space after the colon)
+// would otherwise leave the field unprotected without a word. It follows
+// Lookup's grammar: key:"value" pairs separated by spaces.
+func malformedTag(tag string) string {
+	pii := 0 // pairs whose key is exactly pii
+	for tag != "" {
+		i := 0
+		for i < len(tag) && tag[i] == ' ' {
+			i++
+		}
+		tag = tag[i:]
+		if tag == "" {
+			break
+		}
+		i = 0
+		for i < len(tag) && tag[i] > ' ' && tag[i] != ':' && tag[i] != '"' && tag[i] != 0x7f {
+			i++
+		}
+		if i == 0 || i+1 >= len(tag) || tag[i] != ':' || tag[i+1] != '"' {
+			// Lookup stops here: whatever follows is not read.
+			if mentionsPII(tag) {
+				return "cannot parse the pii key of this struct tag (want key:\"value\" pairs separated by spaces, as in `json:\"x\" pii:\"encrypt\"`)"
+			}
+			return ""
+		}
+		key := tag[:i]
+		tag = tag[i+1:]
+		i = 1
+		for i < len(tag) && tag[i] != '"' {
+			if tag[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(tag) {
+			if key == tagName || mentionsPII(key) {
+				return "cannot parse the pii key of this struct tag: unterminated quoted value"
+			}
+			return ""
+		}
+		qvalue := tag[:i+1]
+		tag = tag[i+1:]
+		switch {
+		case key == tagName:
+			if _, err := strconv.Unquote(qvalue); err != nil {
+				return "cannot parse the pii key of this struct tag: invalid quoted value"
+			}
+			if pii++; pii > 1 {
+				return "the pii key appears twice in this struct tag"
+			}
+		case mentionsPII(key):
+			return fmt.Sprintf("struct tag key %q is not pii: separate key:\"value\" pairs with spaces and write the key in lower case", key)
+		}
+	}
+	return ""
+}
+
+// mentionsPII reports whether s contains "pii" (in any case) as a word: not
+// next to a letter, digit or underscore, and followed by optional spaces
+// and a colon, or by the end of s (a key cut short).
+func mentionsPII(s string) bool {
+	for i := 0; i+3 <= len(s); i++ {
+		if !strings.EqualFold(s[i:i+3], tagName) {
+			continue
+		}
+		if i > 0 && isWordByte(s[i-1]) {
+			continue
+		}
+		j := i + 3
+		if j < len(s) && isWordByte(s[j]) {
+			continue
+		}
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		if j == len(s) || s[j] == ':' || s[j] == '=' {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -71,8 +71,8 @@ func (b *builder) addTokenMAC(st *structPlan, f reflect.StructField, tg tag) *Ta
 // resolveMACs attaches each tokenmac field of st to its token field.
 func (b *builder) resolveMACs(st *structPlan) {
 	for _, m := range st.macs {
-		if err := resolveMAC(st, m); err != nil && st.err == nil {
-			st.err = err
+		if err := resolveMAC(st, m); err != nil {
+			st.fail(err)
 		}
 	}
 	st.macs = nil

@@ -72,10 +72,17 @@ type walker struct {
 	jobs   []job
 	paths  []pathNode
 	defers []deferred
-	// onStack holds the pointers, slices and maps being walked, to detect
-	// cycles; used only past a depth where legitimate values rarely go.
-	depth   int
-	onStack map[stackKey]struct{}
+	// depth counts the pointers, slices and maps being walked, to refuse
+	// values nested deeper than MaxDepth before the stack runs out.
+	depth int
+	// memo holds every pointer, slice and map walked, with its copy: each
+	// is walked once per context and its copy attached to every holder
+	// (see enter). Looked up linearly while short; memoIdx indexes it
+	// once it grows.
+	memo    []memoEntry
+	memoIdx map[memoKey]int32
+	// inspect is the read-only search of values behind interfaces.
+	inspect inspector
 	err     error
 
 	// skipEmpty leaves empty values alone: always when opening, and when
@@ -91,13 +98,46 @@ type walker struct {
 	ad, pt, ct, out []byte
 }
 
-type stackKey struct {
+// MaxDepth is how deeply Seal, Open and LogValue follow pointers, slices,
+// maps and interfaces nested in each other: a value nested deeper (a linked
+// list of more than MaxDepth elements, for example) fails with ErrTooDeep.
+// It is the limit encoding/json puts on the nesting of what it decodes.
+const MaxDepth = 10_000
+
+// memoKey identifies one walk of a pointer, slice or map: what it points to
+// (address, type and, for slices, length) and the context of the walk,
+// which decides what its jobs are sealed with. Two holders of one pointer
+// in one context share one sealed copy; in different contexts (two
+// subjects holding one *Address, one *string in two encrypted fields) each
+// gets its own copy, sealed for it.
+type memoKey struct {
 	ptr unsafe.Pointer
 	typ reflect.Type
-	len int
+	len int // slices: a shorter slice of the same array is another value
+	walkCtx
 }
 
-const cycleCheckDepth = 32
+// walkCtx is the context of a walk below a struct field. Anything that goes
+// into a job's associated data or tweak and comes from the enclosing values
+// rather than from the value's type must be part of it.
+type walkCtx struct {
+	f              *fieldPlan // the encrypt or token field (walkLeaf); nil below an untagged field
+	inline         bool       // walkInline: the embedding struct's scope and subject
+	scope, subject string
+	// rec is the record and element position in effect: it enters the
+	// associated data, so one pointer reached from two records (or two
+	// positions) must be sealed once for each.
+	rec binding
+}
+
+type memoEntry struct {
+	key  memoKey
+	cp   reflect.Value // the copy attached to every holder
+	done bool          // false while it is being walked: meeting it again is a cycle
+}
+
+// memoLinear is how many entries memo holds before it is indexed by a map.
+const memoLinear = 16
 
 func (w *walker) reset() {
 	for i := range w.jobs {
@@ -110,7 +150,8 @@ func (w *walker) reset() {
 	}
 	w.defers = w.defers[:0]
 	w.depth = 0
-	w.onStack = nil
+	w.resetMemo()
+	w.inspect.reset()
 	w.err = nil
 	w.mapKey = reflect.Value{}
 	// ad holds the subject identifier and pt plaintext: zero them. ct and
@@ -132,11 +173,20 @@ func (w *walker) jobPath(j *job) string {
 	return w.pathString(j.path)
 }
 
+// maxPathSteps bounds how many steps pathString shows: the first and last
+// maxPathSteps/2, around "…", so that errors about deep values stay short.
+const maxPathSteps = 64
+
 // pathString renders the path of node i, such as "Customer.Phones[2].Number".
 func (w *walker) pathString(i int32) string {
 	var steps []pathNode
 	for ; i >= 0; i = w.paths[i].parent {
 		steps = append(steps, w.paths[i])
+	}
+	if len(steps) > maxPathSteps {
+		// steps is innermost first: keep both ends.
+		inner, outer := steps[:maxPathSteps/2], steps[len(steps)-maxPathSteps/2:]
+		steps = append(append(inner[:len(inner):len(inner)], pathNode{name: "…", index: -1}), outer...)
 	}
 	var b strings.Builder
 	for j := len(steps) - 1; j >= 0; j-- {
@@ -189,16 +239,19 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 			w.walkNested(fv, f.node, subject, rec, w.push(path, f.goName, -1))
 		}
 	}
+	if w.err == nil {
+		w.checkInterfaces(v, st, path)
+	}
 }
 
 func (w *walker) walkInline(v reflect.Value, n *node, scope, subject string, rec binding, path int32) {
 	if n.kind == nPtr {
-		cp, ok := w.copyPointer(v, path)
+		cp, k, ok := w.copyPointer(v, walkCtx{inline: true, scope: scope, subject: subject}, path)
 		if !ok {
 			return
 		}
 		w.walkInline(cp, n.elem, scope, subject, rec, path)
-		w.leave(v)
+		w.leave(k)
 		return
 	}
 	w.walkStruct(v, n.st, scope, subject, rec, path, true)
@@ -210,7 +263,7 @@ func (w *walker) walkNested(v reflect.Value, n *node, subject string, rec bindin
 	case nStruct:
 		w.walkStruct(v, n.st, n.st.scope, subject, rec, path, false)
 	default:
-		w.walkContainer(v, n, path, func(elem reflect.Value, p int32) {
+		w.walkContainer(v, n, walkCtx{subject: subject, rec: rec}, path, func(elem reflect.Value, p int32) {
 			w.walkNested(elem, n.elem, subject, rec, p)
 		})
 	}
@@ -233,7 +286,7 @@ func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject
 		}
 		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: rec, path: path, direct: direct})
 	default:
-		w.walkContainer(v, n, path, func(elem reflect.Value, p int32) {
+		w.walkContainer(v, n, walkCtx{f: f, scope: scope, subject: subject, rec: rec}, path, func(elem reflect.Value, p int32) {
 			w.walkLeaf(elem, n.elem, f, scope, subject, w.elemBinding(rec, f, n, p), p, false)
 		})
 	}
@@ -241,15 +294,16 @@ func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject
 
 // walkContainer calls visit for each element of the pointer, slice, array
 // or map v, on copies where the element is not the caller's own memory.
-func (w *walker) walkContainer(v reflect.Value, n *node, path int32, visit func(elem reflect.Value, path int32)) {
+// c is the context of the walk, for enter.
+func (w *walker) walkContainer(v reflect.Value, n *node, c walkCtx, path int32, visit func(elem reflect.Value, path int32)) {
 	switch n.kind {
 	case nPtr:
-		cp, ok := w.copyPointer(v, path)
+		cp, k, ok := w.copyPointer(v, c, path)
 		if !ok {
 			return
 		}
 		visit(cp, path)
-		w.leave(v)
+		w.leave(k)
 
 	case nArray:
 		// An array is part of the value that holds it, which is already
@@ -259,22 +313,32 @@ func (w *walker) walkContainer(v reflect.Value, n *node, path int32, visit func(
 		}
 
 	case nSlice:
-		if v.Len() == 0 || !w.enter(v, path) {
+		if v.Len() == 0 {
+			return
+		}
+		k := memoKey{ptr: v.UnsafePointer(), typ: v.Type(), len: v.Len(), walkCtx: c}
+		if !w.enter(v, k, path) {
 			return
 		}
 		cp := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
 		reflect.Copy(cp, v)
+		w.remember(cp)
 		w.defers = append(w.defers, deferred{dst: v, src: cp})
 		for i := 0; i < cp.Len(); i++ {
 			visit(cp.Index(i), w.push(path, "", int32(i)))
 		}
-		w.leave(v)
+		w.leave(k)
 
 	case nMap:
-		if v.Len() == 0 || !w.enter(v, path) {
+		if v.Len() == 0 {
+			return
+		}
+		k := memoKey{ptr: v.UnsafePointer(), typ: v.Type(), walkCtx: c}
+		if !w.enter(v, k, path) {
 			return
 		}
 		cp := reflect.MakeMapWithSize(v.Type(), v.Len())
+		w.remember(cp)
 		elemType := v.Type().Elem()
 		iter := v.MapRange()
 		for iter.Next() {
@@ -288,53 +352,101 @@ func (w *walker) walkContainer(v reflect.Value, n *node, path int32, visit func(
 			w.defers = append(w.defers, deferred{dst: cp, mapKey: iter.Key(), src: val})
 		}
 		w.defers = append(w.defers, deferred{dst: v, src: cp})
-		w.leave(v)
+		w.leave(k)
 	}
 }
 
-// copyPointer returns a settable copy of what the non-nil pointer v points
-// to, to be attached to v in phase 3.
-func (w *walker) copyPointer(v reflect.Value, path int32) (reflect.Value, bool) {
-	if v.IsNil() || !w.enter(v, path) {
-		return reflect.Value{}, false
+// copyPointer returns a settable copy of what the non-nil pointer v
+// (walked in context c) points to, to be attached to v in phase 3, and the
+// key to leave it with. ok is false if there is nothing to walk: v is nil,
+// or was walked before (see enter).
+func (w *walker) copyPointer(v reflect.Value, c walkCtx, path int32) (cp reflect.Value, k memoKey, ok bool) {
+	if v.IsNil() {
+		return reflect.Value{}, k, false
 	}
-	cp := reflect.New(v.Type().Elem())
-	cp.Elem().Set(v.Elem())
-	w.defers = append(w.defers, deferred{dst: v, src: cp})
-	return cp.Elem(), true
+	k = memoKey{ptr: v.UnsafePointer(), typ: v.Type(), walkCtx: c}
+	if !w.enter(v, k, path) {
+		return reflect.Value{}, k, false
+	}
+	p := reflect.New(v.Type().Elem())
+	p.Elem().Set(v.Elem())
+	w.remember(p)
+	w.defers = append(w.defers, deferred{dst: v, src: p})
+	return p.Elem(), k, true
 }
 
-// enter records that the walk goes into pointer, slice or map v, and
-// reports false (setting w.err) if v is already being walked: a cycle.
-func (w *walker) enter(v reflect.Value, path int32) bool {
-	w.depth++
-	if w.depth < cycleCheckDepth {
-		return true
-	}
-	if w.onStack == nil {
-		w.onStack = make(map[stackKey]struct{})
-	}
-	k := stackKey{ptr: v.UnsafePointer(), typ: v.Type()}
-	if v.Kind() == reflect.Slice {
-		k.len = v.Len()
-	}
-	if _, seen := w.onStack[k]; seen {
-		w.err = &FieldError{Path: w.pathString(path), Err: ErrCycle}
+// enter decides whether the walk goes into pointer, slice or map v, whose
+// key is k. It reports false, and the caller skips v, if:
+//   - v was walked before in the same context: its copy, already sealed
+//     or opened, is attached to this holder too (so each shared value is
+//     walked once, and what the caller shared stays shared);
+//   - v is being walked: a cycle (w.err is ErrCycle);
+//   - the walk is MaxDepth levels deep (w.err is ErrTooDeep).
+//
+// Otherwise the caller makes v's copy, hands it to remember, walks it and
+// calls leave(k).
+func (w *walker) enter(v reflect.Value, k memoKey, path int32) bool {
+	if i := w.lookup(k); i >= 0 {
+		e := &w.memo[i]
+		if !e.done {
+			w.err = &FieldError{Path: w.pathString(path), Err: ErrCycle}
+			return false
+		}
+		w.defers = append(w.defers, deferred{dst: v, src: e.cp})
 		return false
 	}
-	w.onStack[k] = struct{}{}
+	if w.depth >= MaxDepth {
+		w.err = &FieldError{Path: w.pathString(path), Err: ErrTooDeep}
+		return false
+	}
+	w.depth++
+	w.memo = append(w.memo, memoEntry{key: k})
+	if w.memoIdx != nil {
+		w.memoIdx[k] = int32(len(w.memo) - 1)
+	} else if len(w.memo) > memoLinear {
+		w.memoIdx = make(map[memoKey]int32, 2*len(w.memo))
+		for i := range w.memo {
+			w.memoIdx[w.memo[i].key] = int32(i)
+		}
+	}
 	return true
 }
 
-func (w *walker) leave(v reflect.Value) {
-	if w.depth >= cycleCheckDepth && w.onStack != nil {
-		k := stackKey{ptr: v.UnsafePointer(), typ: v.Type()}
-		if v.Kind() == reflect.Slice {
-			k.len = v.Len()
+// remember records the copy of the value enter admitted last.
+func (w *walker) remember(cp reflect.Value) {
+	w.memo[len(w.memo)-1].cp = cp
+}
+
+func (w *walker) lookup(k memoKey) int {
+	if w.memoIdx != nil {
+		if i, ok := w.memoIdx[k]; ok {
+			return int(i)
 		}
-		delete(w.onStack, k)
+		return -1
+	}
+	for i := range w.memo {
+		if w.memo[i].key == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// leave marks the value of key k as walked.
+func (w *walker) leave(k memoKey) {
+	if i := w.lookup(k); i >= 0 {
+		w.memo[i].done = true
 	}
 	w.depth--
+}
+
+func (w *walker) resetMemo() {
+	for i := range w.memo {
+		w.memo[i] = memoEntry{}
+	}
+	w.memo = w.memo[:0]
+	w.memoIdx = nil
+	w.depth = 0
 }
 
 // readSubject reads the subject field of v; "" if it sits behind a nil
@@ -352,8 +464,14 @@ func readSubject(v reflect.Value, st *structPlan) string {
 
 // assign is phase 3: write every output, then attach the copies.
 func (w *walker) assign() {
-	for i := range w.jobs {
-		j := &w.jobs[i]
+	w.assignRange(w.jobs, w.defers)
+}
+
+// assignRange is phase 3 for some of the jobs and their deferred
+// assignments.
+func (w *walker) assignRange(jobs []job, defers []deferred) {
+	for i := range jobs {
+		j := &jobs[i]
 		if j.skip {
 			continue
 		}
@@ -366,7 +484,7 @@ func (w *walker) assign() {
 			j.mac.SetString(j.macOut)
 		}
 	}
-	for _, d := range w.defers {
+	for _, d := range defers {
 		if d.mapKey.IsValid() {
 			d.dst.SetMapIndex(d.mapKey, d.src)
 		} else {
@@ -414,6 +532,18 @@ func (w *walker) sealJob(j *job) error {
 // through as plaintext need no key. Decoded text ciphertexts are kept in
 // w.ct, sized up front so that the slices into it stay valid.
 func (w *walker) parseAll(migration bool) (failed int, err error) {
+	w.sizeCT()
+	for i := range w.jobs {
+		if err := w.parseJob(&w.jobs[i], migration); err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
+}
+
+// sizeCT makes room in w.ct for every job's decoded text ciphertext, so
+// that the slices parseJob makes into it stay valid.
+func (w *walker) sizeCT() {
 	need := 0
 	for i := range w.jobs {
 		if w.jobs[i].field.token == "" {
@@ -424,35 +554,34 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 		w.ct = make([]byte, 0, need)
 	}
 	w.ct = w.ct[:0]
-	for i := range w.jobs {
-		j := &w.jobs[i]
-		var err error
-		if j.field.token != "" {
-			if migration {
-				if err := tokenInMigration(j); err != nil {
-					return i, err
-				}
-			}
-			continue
+}
+
+// parseJob parses one job's sealed input, after sizeCT.
+func (w *walker) parseJob(j *job, migration bool) error {
+	var err error
+	if j.field.token != "" {
+		if migration {
+			return tokenInMigration(j)
 		}
-		if j.isBytes {
-			j.version, j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
-		} else {
-			start := len(w.ct)
-			j.version, j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
-			w.ct = w.ct[:start+2*len(j.in)] // reserve what ParseText may have used
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, envelope.ErrNotSealed) && migration:
-			j.skip = true
-		case errors.Is(err, envelope.ErrNotSealed):
-			return i, ErrNotSealed
-		default:
-			return i, ErrMalformed
-		}
+		return nil
 	}
-	return 0, nil
+	if j.isBytes {
+		j.version, j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
+	} else {
+		start := len(w.ct)
+		j.version, j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
+		w.ct = w.ct[:start+2*len(j.in)] // reserve what ParseText may have used
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, envelope.ErrNotSealed) && migration:
+		j.skip = true
+	case errors.Is(err, envelope.ErrNotSealed):
+		return ErrNotSealed
+	default:
+		return ErrMalformed
+	}
+	return nil
 }
 
 // tokenJob tokenizes (seal) or detokenizes one job's input with the
