@@ -2,7 +2,6 @@ package pii
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
@@ -21,8 +20,9 @@ const maxValueSizeLimit = 1 << 40
 // MaxTokenBytes is the longest value or token, in bytes, of a token field:
 // 4 bytes (the longest UTF-8 character) for each of the tokenize.MaxLength
 // characters FF1 accepts. Longer values are refused with ErrValueTooLarge
-// before package tokenize sees them. WithMaxValueSize lowers it if lower.
-const MaxTokenBytes = utf8.UTFMax * tokenize.MaxLength
+// before package tokenize sees them (it is tokenize.MaxInputBytes).
+// WithMaxValueSize lowers it if lower.
+const MaxTokenBytes = tokenize.MaxInputBytes
 
 // WithMaxValueSize sets the longest value, in bytes, that Seal encrypts into
 // one field (default DefaultMaxValueSize) and, from it, the longest sealed
