@@ -1,6 +1,11 @@
 // Package storetest is the conformance suite every keystore.Store must pass.
 // A store's own test calls Run with a function that returns a new, empty
-// store.
+// store, and WithRestore if it can put a record back beside its tombstone
+// (as restoring a backup does), which the cases about restored records
+// need. Only runs chosen cases alone, for a regression test of one
+// behaviour:
+//
+//	storetest.Run(t, newStore, storetest.Only("UpdateAcrossErasure"))
 package storetest
 
 import (
