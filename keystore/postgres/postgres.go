@@ -468,8 +468,22 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 		if err := lockID(ctx, tx, id); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1`, id)
-		if err != nil || tag.RowsAffected() == 0 {
+		var reason string
+		err := tx.QueryRow(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1 RETURNING reason`, id).Scan(&reason)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		// A record beside the tombstone was brought back by a restore: it
+		// holds the erased keys, and goes with the tombstone.
+		restored, err := scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, id))
+		if err == nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
+				id, restored.KEKID, keyIDs(restored.KeyIDs), s.clock(), reason); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		// Announce it, so other instances stop refusing the subject.

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"DeleteExpired", plain(testDeleteExpired)},
 		{"DeleteExpiredRestoredRecord", testDeleteExpiredRestoredRecord},
 		{"Readmit", plain(testReadmit)},
+		{"ReadmitRemovesRestoredRecord", testReadmitRemovesRestoredRecord},
 		{"Scan", plain(testScan)},
 		{"CreateRace", plain(testCreateRace)},
 		{"CreateDeleteRace", plain(testCreateDeleteRace)},
