@@ -173,7 +173,21 @@ const migrationLock = 0x6669656c64637279 // "fieldcry"
 
 // Migrate brings the schema up to date. Open calls it; operators can run it
 // ahead of a deployment with `fieldcrypt keystore migrate`.
+//
+// A schema that is already up to date is left alone without any DDL, so
+// that an application's role needs only the rights to use the tables
+// (SELECT, INSERT, UPDATE, DELETE, and USAGE on the receipts' sequence)
+// while a more privileged role runs the migrations.
 func (s *Store) Migrate(ctx context.Context) error {
+	var current bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('fieldcrypt_schema') IS NOT NULL`).Scan(&current); err != nil {
+		return s.fail("migrate", err)
+	}
+	if current {
+		if v, err := s.SchemaVersion(ctx); err == nil && v == len(migrations) {
+			return nil
+		}
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return err
