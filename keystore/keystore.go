@@ -137,8 +137,10 @@ type Store interface {
 
 	// Readmit removes the tombstone for id, so that a key may be created for
 	// it again. It is the only way back from an erasure, and it does not
-	// restore anything: the old keys are gone. Readmitting an ID without a
-	// tombstone is not an error.
+	// restore anything: the old keys are gone. A record found beside the
+	// tombstone (brought back by restoring a backup) holds erased keys:
+	// Readmit removes it in the same step, with a Receipt, as Delete would.
+	// Readmitting an ID without a tombstone is not an error.
 	Readmit(ctx context.Context, id string) error
 
 	// Scan returns up to limit records with IDs greater than after, in
@@ -199,6 +201,9 @@ var (
 	ErrTombstoned = errors.New("keystore: tombstoned")
 	ErrConflict   = errors.New("keystore: version conflict")
 	ErrInvalid    = errors.New("keystore: invalid record")
+	// ErrNoStore is returned by an Open that was asked to open an existing
+	// store only (sqlite.MustExist, postgres.MustExist) when there is none.
+	ErrNoStore = errors.New("keystore: no such store")
 )
 
 // Validate reports whether rec can be stored: an ID of printable ASCII of
