@@ -199,6 +199,9 @@ var (
 	ErrTombstoned = errors.New("keystore: tombstoned")
 	ErrConflict   = errors.New("keystore: version conflict")
 	ErrInvalid    = errors.New("keystore: invalid record")
+	// ErrNoStore is returned by an Open that was asked to open an existing
+	// store only (sqlite.MustExist, postgres.MustExist) when there is none.
+	ErrNoStore = errors.New("keystore: no such store")
 )
 
 // Validate reports whether rec can be stored: an ID of printable ASCII of

@@ -2,13 +2,22 @@
 // pure-Go driver modernc.org/sqlite (no cgo). It is fieldcrypt's embedded
 // default: one file, no server.
 //
-// The schema is created on first use. The database runs with
-// secure_delete on, so the pages that held a deleted key are overwritten with
-// zeros rather than left in the file's free list, and in WAL mode, with a
-// checkpoint after every deletion so that the write-ahead log does not keep
-// the old pages either. Copies the file system or the disk make on their own
-// (snapshots, SSD wear levelling) are beyond the reach of any database; the
-// defence against those is that every stored key is wrapped by the KEK.
+// Open creates the database file, readable and writable by its owner only
+// (0600), and its schema on first use; with MustExist it refuses, creating
+// nothing, a path that holds no fieldcrypt key store. SQLite creates the
+// write-ahead log and shared-memory files beside it (path-wal, path-shm)
+// with the database file's permissions. The path is taken literally: it is
+// escaped into the SQLite URI, so no character in it can select another
+// file or set an option.
+//
+// The database runs with secure_delete on, so the pages that held a deleted
+// key are overwritten with zeros rather than left in the file's free list,
+// and in WAL mode, with a checkpoint after every deletion so that the
+// write-ahead log does not keep the old pages either. Open checks that both
+// are in effect and refuses to run otherwise. Copies the file system or the
+// disk make on their own (snapshots, SSD wear levelling) are beyond the
+// reach of any database; the defence against those is that every stored key
+// is wrapped by the KEK.
 //
 // Several processes may share one database file on a local disk. Each
 // process learns of another's erasure only when its key cache entry expires;
@@ -17,15 +26,19 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	driver "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
@@ -71,11 +84,48 @@ var migrations = []string{
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_receipts is append-only'); END;
 	CREATE TRIGGER fieldcrypt_receipts_no_delete BEFORE DELETE ON fieldcrypt_receipts
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_receipts is append-only'); END;`,
+	// The incarnation tells one life of an ID from the next (review H1).
+	// Records from before this migration keep '' (an Update of a record
+	// read before it still matches); every record created since gets a
+	// random one: from Create, or, if a process still running an older
+	// fieldcrypt inserts it, from the trigger.
+	`ALTER TABLE fieldcrypt_keys ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+	CREATE TRIGGER fieldcrypt_keys_incarnation AFTER INSERT ON fieldcrypt_keys WHEN NEW.incarnation = ''
+	BEGIN UPDATE fieldcrypt_keys SET incarnation = lower(hex(randomblob(16))) WHERE id = NEW.id; END;`,
 }
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	mustExist bool
+}
+
+// MustExist makes Open refuse, with an error wrapping keystore.ErrNoStore,
+// a path that holds no fieldcrypt key store: no file, or a file without
+// fieldcrypt's schema. It then creates nothing and changes nothing. Every
+// tool that only reads or maintains an existing store should use it, so
+// that a mistyped path is an error rather than a new, empty store.
+func MustExist() Option { return func(o *options) { o.mustExist = true } }
+
+// Open opens the database at path and brings its schema up to date. It
+// creates the file (mode 0600) if there is none, unless MustExist is given.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	uri, err := fileURI(path)
+	if err != nil {
+		return nil, err
+	}
+	if o.mustExist {
+		if err := probe(ctx, path, uri); err != nil {
+			return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
+		}
+	} else if err := create(path); err != nil {
+		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -85,16 +135,122 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// Writers take the write lock when their transaction begins, so two
 	// read-then-write transactions cannot deadlock on lock upgrade.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// Never create the file here: create has made it with the right mode,
+	// and with MustExist a file removed since probe must stay missing.
+	q.Set("mode", "rw")
+	db, err := sql.Open("sqlite", uri+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
 	}
 	s := &Store{db: db, now: time.Now}
+	if err := s.checkSettings(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// fileURI returns the SQLite URI that names path and nothing else: the
+// characters SQLite's URI syntax gives a meaning to (% ? #) are escaped, and
+// an absolute path gets an empty authority, so that one starting with "//"
+// is not read as a host.
+func fileURI(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("keystore/sqlite: empty database path")
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return "", errors.New("keystore/sqlite: database path contains a NUL byte")
+	}
+	var b strings.Builder
+	b.WriteString("file:")
+	if strings.HasPrefix(path, "/") {
+		b.WriteString("//")
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; c {
+		case '%', '?', '#':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+// create creates the database file, empty and readable by its owner only,
+// if there is none. An existing file is left as it is.
+func create(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// probe reports, without creating or changing anything, whether path holds
+// a fieldcrypt key store: an SQLite database with fieldcrypt's schema.
+func probe(ctx context.Context, path, uri string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: there is no file", keystore.ErrNoStore)
+	} else if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: not a regular file", keystore.ErrNoStore)
+	}
+	// No pragmas that write (journal_mode would convert another
+	// application's database): read the schema and nothing else.
+	db, err := sql.Open("sqlite", uri+"?mode=rw&_pragma="+url.QueryEscape("busy_timeout(10000)"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var version, tables int
+	err = db.QueryRowContext(ctx, `SELECT (SELECT user_version FROM pragma_user_version),
+		(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fieldcrypt_keys')`).Scan(&version, &tables)
+	var se *driver.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return fmt.Errorf("%w: not an SQLite database", keystore.ErrNoStore)
+	} else if err != nil {
+		return err
+	}
+	if version == 0 || tables == 0 {
+		return fmt.Errorf("%w: the database has no fieldcrypt schema", keystore.ErrNoStore)
+	}
+	return nil
+}
+
+// checkSettings refuses a connection without the settings erasure relies
+// on: secure_delete, and the write-ahead log that Delete checkpoints.
+func (s *Store) checkSettings(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var secureDelete int
+	if err := conn.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&secureDelete); err != nil {
+		return err
+	}
+	if secureDelete != 1 {
+		return fmt.Errorf("secure_delete is %d, not 1: deleted keys would stay in the file; refusing to run", secureDelete)
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, not WAL (is the file on a network file system?): refusing to run", mode)
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -129,15 +285,15 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	// One statement, so the tombstone check and the read see one snapshot.
 	row := s.db.QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?1),
-		       k.kek_id, k.wrapped, k.key_ids, k.version, k.created_us, k.updated_us, k.retain_until_us
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.incarnation, k.created_us, k.updated_us, k.retain_until_us
 		FROM (SELECT 1) LEFT JOIN fieldcrypt_keys k ON k.id = ?1`, id)
 	var (
 		tombstoned                        bool
-		kekID, keyIDs                     sql.NullString
+		kekID, keyIDs, incarnation        sql.NullString
 		wrapped                           []byte
 		version, created, updated, retain sql.NullInt64
 	)
-	if err := row.Scan(&tombstoned, &kekID, &wrapped, &keyIDs, &version, &created, &updated, &retain); err != nil {
+	if err := row.Scan(&tombstoned, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &updated, &retain); err != nil {
 		return keystore.Record{}, s.fail("get", err)
 	}
 	if tombstoned {
@@ -146,7 +302,7 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	if !kekID.Valid {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
-	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, created.Int64, updated.Int64, retain.Int64)
+	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, incarnation.String, created.Int64, updated.Int64, retain.Int64)
 }
 
 // Create implements keystore.Store.
@@ -166,9 +322,9 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 	}
 	now := s.clock()
 	res, err := tx.ExecContext(ctx, `
-		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, created_us, updated_us, retain_until_us)
-		VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		rec.ID, rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), now.UnixMicro(), micros(rec.RetainUntil))
+		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, incarnation, created_us, updated_us, retain_until_us)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		rec.ID, rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), rand.Text(), now.UnixMicro(), now.UnixMicro(), micros(rec.RetainUntil))
 	if err != nil {
 		return keystore.Record{}, false, s.fail("create", err)
 	}
@@ -210,12 +366,22 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 	if cur.Version != rec.Version {
 		return keystore.Record{}, fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, cur.Version, rec.Version)
 	}
+	if cur.Incarnation != rec.Incarnation {
+		return keystore.Record{}, fmt.Errorf("%w: the record was erased and created again since it was read", keystore.ErrConflict)
+	}
 	now := s.clock()
-	if _, err := tx.ExecContext(ctx, `
+	res, err := tx.ExecContext(ctx, `
 		UPDATE fieldcrypt_keys SET kek_id = ?, wrapped = ?, key_ids = ?, version = version + 1, updated_us = ?, retain_until_us = ?
-		WHERE id = ?`,
-		rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), micros(rec.RetainUntil), rec.ID); err != nil {
+		WHERE id = ? AND version = ? AND incarnation = ?`,
+		rec.KEKID, rec.Wrapped, formatKeyIDs(rec.KeyIDs), now.UnixMicro(), micros(rec.RetainUntil), rec.ID, rec.Version, rec.Incarnation)
+	if err != nil {
 		return keystore.Record{}, s.fail("update", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return keystore.Record{}, s.fail("update", err)
+	} else if n != 1 {
+		// Unreachable while the transaction holds the write lock.
+		return keystore.Record{}, fmt.Errorf("%w: the record changed during the update", keystore.ErrConflict)
 	}
 	stored, err := getTx(ctx, tx, rec.ID)
 	if err != nil {
@@ -455,18 +621,18 @@ func getTx(ctx context.Context, q queryer, id string) (keystore.Record, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-const recordColumns = `id, kek_id, wrapped, key_ids, version, created_us, updated_us, retain_until_us`
+const recordColumns = `id, kek_id, wrapped, key_ids, version, incarnation, created_us, updated_us, retain_until_us`
 
 func scanRecord(row scanner) (keystore.Record, error) {
 	var (
-		id, kekID, keyIDs                 string
+		id, kekID, keyIDs, incarnation    string
 		wrapped                           []byte
 		version, created, updated, retain int64
 	)
-	if err := row.Scan(&id, &kekID, &wrapped, &keyIDs, &version, &created, &updated, &retain); err != nil {
+	if err := row.Scan(&id, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &updated, &retain); err != nil {
 		return keystore.Record{}, err
 	}
-	return toRecord(id, kekID, wrapped, keyIDs, version, created, updated, retain)
+	return toRecord(id, kekID, wrapped, keyIDs, version, incarnation, created, updated, retain)
 }
 
 // micros stores a time as microseconds since the epoch; zero stays 0.
@@ -484,7 +650,7 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
-func toRecord(id, kekID string, wrapped []byte, keyIDs string, version, created, updated, retain int64) (keystore.Record, error) {
+func toRecord(id, kekID string, wrapped []byte, keyIDs string, version int64, incarnation string, created, updated, retain int64) (keystore.Record, error) {
 	ids, err := parseKeyIDs(keyIDs)
 	if err != nil {
 		return keystore.Record{}, fmt.Errorf("keystore/sqlite: record has corrupt key ids: %w", err)
@@ -495,6 +661,7 @@ func toRecord(id, kekID string, wrapped []byte, keyIDs string, version, created,
 		Wrapped:     wrapped,
 		KeyIDs:      ids,
 		Version:     version,
+		Incarnation: incarnation,
 		Created:     time.UnixMicro(created).UTC(),
 		Updated:     time.UnixMicro(updated).UTC(),
 		RetainUntil: fromMicros(retain),

@@ -24,10 +24,20 @@ func open(t *testing.T, path string) *sqlite.Store {
 	return s
 }
 
+func newStore(t *testing.T) keystore.Store { return open(t, filepath.Join(t.TempDir(), "keys.db")) }
+
+func restore(t *testing.T, s keystore.Store, rec keystore.Record) {
+	sqlite.Restore(t, s.(*sqlite.Store), rec)
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) keystore.Store {
-		return open(t, filepath.Join(t.TempDir(), "keys.db"))
-	})
+	storetest.Run(t, newStore, storetest.WithRestore(restore))
+}
+
+// TestReviewH1UpdateAcrossErasure: an Update of a record read before
+// Delete + Readmit + Create fails with ErrConflict.
+func TestReviewH1UpdateAcrossErasure(t *testing.T) {
+	storetest.Run(t, newStore, storetest.Only("UpdateAcrossErasure"))
 }
 
 // TestReopen checks that records and tombstones survive closing the database

@@ -17,31 +17,87 @@ import (
 
 // Run runs the conformance suite. newStore must return a new, empty store
 // each time it is called; it may register cleanups on t.
-func Run(t *testing.T, newStore func(t *testing.T) keystore.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Option) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s keystore.Store)
+		fn   func(t *testing.T, s keystore.Store, c config)
 	}{
-		{"GetMissing", testGetMissing},
-		{"CreateGet", testCreateGet},
-		{"CreateExistingLoses", testCreateExistingLoses},
-		{"CreateInvalid", testCreateInvalid},
-		{"ReturnedRecordsAreCopies", testCopies},
-		{"Update", testUpdate},
-		{"Delete", testDelete},
-		{"DeleteNeverCreated", testDeleteNeverCreated},
-		{"Readmit", testReadmit},
-		{"Scan", testScan},
-		{"CreateRace", testCreateRace},
-		{"CreateDeleteRace", testCreateDeleteRace},
-		{"CanceledContext", testCanceledContext},
-		{"Receipts", testReceipts},
-		{"Tombstones", testTombstones},
-		{"Retention", testRetention},
+		{"GetMissing", plain(testGetMissing)},
+		{"CreateGet", plain(testCreateGet)},
+		{"CreateExistingLoses", plain(testCreateExistingLoses)},
+		{"CreateInvalid", plain(testCreateInvalid)},
+		{"ReturnedRecordsAreCopies", plain(testCopies)},
+		{"Update", plain(testUpdate)},
+		{"UpdateAcrossErasure", plain(testUpdateAcrossErasure)},
+		{"Delete", plain(testDelete)},
+		{"DeleteNeverCreated", plain(testDeleteNeverCreated)},
+		{"DeletionAlreadyTombstoned", plain(testDeletionAlreadyTombstoned)},
+		{"DeleteRestoredRecord", testDeleteRestoredRecord},
+		{"DeleteExpired", plain(testDeleteExpired)},
+		{"DeleteExpiredRestoredRecord", testDeleteExpiredRestoredRecord},
+		{"Readmit", plain(testReadmit)},
+		{"Scan", plain(testScan)},
+		{"CreateRace", plain(testCreateRace)},
+		{"CreateDeleteRace", plain(testCreateDeleteRace)},
+		{"CanceledContext", plain(testCanceledContext)},
+		{"Receipts", plain(testReceipts)},
+		{"Tombstones", plain(testTombstones)},
+		{"Retention", plain(testRetention)},
+	}
+	known := map[string]bool{}
+	for _, tc := range tests {
+		known[tc.name] = true
+	}
+	for name := range c.only {
+		if !known[name] {
+			t.Fatalf("storetest: no case named %q", name)
+		}
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+		if c.only != nil && !c.only[tc.name] {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t), c) })
 	}
+}
+
+// Option configures Run.
+type Option func(*config)
+
+type config struct {
+	restore func(t *testing.T, s keystore.Store, rec keystore.Record)
+	only    map[string]bool
+}
+
+// WithRestore gives the suite a way to put a record back beside its
+// tombstone, as restoring a backup taken before an erasure does. restore
+// must store rec exactly as given (every field, Version and Incarnation
+// included), bypassing the store's checks. Without it, the cases that need
+// a restored record are skipped.
+func WithRestore(restore func(t *testing.T, s keystore.Store, rec keystore.Record)) Option {
+	return func(c *config) { c.restore = restore }
+}
+
+// Only runs just the named cases (the names of Run's subtests), so that a
+// store's regression test can run one case on its own; an unknown name
+// fails the test.
+func Only(names ...string) Option {
+	return func(c *config) {
+		if c.only == nil {
+			c.only = map[string]bool{}
+		}
+		for _, n := range names {
+			c.only[n] = true
+		}
+	}
+}
+
+func plain(fn func(t *testing.T, s keystore.Store)) func(t *testing.T, s keystore.Store, c config) {
+	return func(t *testing.T, s keystore.Store, _ config) { fn(t, s) }
 }
 
 func rec(id string, wrapped string) keystore.Record {
@@ -61,12 +117,19 @@ func testGetMissing(t *testing.T, s keystore.Store) {
 func testCreateGet(t *testing.T, s keystore.Store) {
 	ctx := context.Background()
 	before := time.Now().Add(-time.Second)
-	got, created, err := s.Create(ctx, rec("a", "wrapped-a"))
+	r := rec("a", "wrapped-a")
+	r.Incarnation = "chosen-by-the-caller"
+	got, created, err := s.Create(ctx, r)
 	if err != nil || !created {
 		t.Fatalf("Create = %v, %v; want created", created, err)
 	}
 	if got.Version != 1 {
 		t.Errorf("Version = %d, want 1", got.Version)
+	}
+	// The store, not the caller, sets the Incarnation: a random value of at
+	// least 128 bits (26 characters of base32, as crypto/rand.Text gives).
+	if len(got.Incarnation) < 26 || got.Incarnation == r.Incarnation {
+		t.Errorf("Incarnation = %q, want a random value set by the store", got.Incarnation)
 	}
 	if got.Created.Before(before) || got.Created.After(time.Now().Add(time.Second)) || !got.Updated.Equal(got.Created) {
 		t.Errorf("Created = %v, Updated = %v; want now, equal", got.Created, got.Updated)
@@ -160,6 +223,9 @@ func testUpdate(t *testing.T, s keystore.Store) {
 	if v2.Version != 2 || string(v2.Wrapped) != "two" || v2.KEKID != "kek:2" || len(v2.KeyIDs) != 3 {
 		t.Errorf("Update returned %+v", v2)
 	}
+	if v2.Incarnation != v1.Incarnation {
+		t.Errorf("Update changed the Incarnation from %q to %q", v1.Incarnation, v2.Incarnation)
+	}
 	if !v2.Created.Equal(v1.Created) || v2.Updated.Before(v1.Updated) {
 		t.Errorf("Update times: created %v→%v, updated %v→%v", v1.Created, v2.Created, v1.Updated, v2.Updated)
 	}
@@ -177,6 +243,18 @@ func testUpdate(t *testing.T, s keystore.Store) {
 	}
 	if read, _ := s.Get(ctx, "a"); string(read.Wrapped) != "two" {
 		t.Errorf("stale Update changed the record to %q", read.Wrapped)
+	}
+	// So must one with the right version and another (or no) Incarnation.
+	for _, inc := range []string{"", "another-incarnation"} {
+		forged := v2
+		forged.Incarnation = inc
+		forged.Wrapped = []byte("forged")
+		if _, err := s.Update(ctx, forged); !errors.Is(err, keystore.ErrConflict) {
+			t.Errorf("Update with Incarnation %q = %v, want ErrConflict", inc, err)
+		}
+	}
+	if read, _ := s.Get(ctx, "a"); string(read.Wrapped) != "two" || read.Version != 2 {
+		t.Errorf("a refused Update changed the record to %q, version %d", read.Wrapped, read.Version)
 	}
 }
 
@@ -247,7 +325,21 @@ func testReadmit(t *testing.T, s keystore.Store) {
 	if err := s.Readmit(ctx, "never-erased"); err != nil {
 		t.Fatalf("Readmit(no tombstone) = %v", err)
 	}
-	if _, _, err := s.Create(ctx, rec("a", "old")); err != nil {
+	// Readmit of a live ID changes nothing.
+	live, _, err := s.Create(ctx, rec("live", "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Readmit(ctx, "live"); err != nil {
+		t.Fatalf("Readmit(live) = %v", err)
+	}
+	if got, err := s.Get(ctx, "live"); err != nil {
+		t.Errorf("Get(live) after Readmit = %v", err)
+	} else {
+		assertSame(t, got, live)
+	}
+	old, _, err := s.Create(ctx, rec("a", "old"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", Reason: "request"}); err != nil {
@@ -259,9 +351,27 @@ func testReadmit(t *testing.T, s keystore.Store) {
 	if _, err := s.Get(ctx, "a"); !errors.Is(err, keystore.ErrNotFound) {
 		t.Errorf("Get after Readmit = %v, want ErrNotFound (the old key stays gone)", err)
 	}
+	if _, err := s.GetTombstone(ctx, "a"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("GetTombstone after Readmit = %v, want ErrNotFound", err)
+	}
+	if ts, err := s.Tombstones(ctx, "", 10); err != nil || len(ts) != 0 {
+		t.Errorf("Tombstones after Readmit = %+v, %v; want none", ts, err)
+	}
 	got, created, err := s.Create(ctx, rec("a", "new"))
 	if err != nil || !created || string(got.Wrapped) != "new" || got.Version != 1 {
 		t.Errorf("Create after Readmit = %+v, %v, %v", got, created, err)
+	}
+	if got.Incarnation == old.Incarnation {
+		t.Errorf("the record created after Readmit has the erased one's Incarnation %q", got.Incarnation)
+	}
+	// Readmitting twice is harmless, and never touches a live record.
+	if err := s.Readmit(ctx, "a"); err != nil {
+		t.Errorf("second Readmit = %v", err)
+	}
+	if again, err := s.Get(ctx, "a"); err != nil {
+		t.Errorf("Get after a second Readmit = %v", err)
+	} else {
+		assertSame(t, again, got)
 	}
 }
 
@@ -398,6 +508,7 @@ func assertSame(t *testing.T, got, want keystore.Record) {
 	t.Helper()
 	if got.ID != want.ID || got.KEKID != want.KEKID || !bytes.Equal(got.Wrapped, want.Wrapped) ||
 		fmt.Sprint(got.KeyIDs) != fmt.Sprint(want.KeyIDs) || got.Version != want.Version ||
+		got.Incarnation != want.Incarnation || !got.RetainUntil.Equal(want.RetainUntil) ||
 		!got.Created.Equal(want.Created) || !got.Updated.Equal(want.Updated) {
 		t.Errorf("records differ:\n got  %+v\n want %+v", got, want)
 	}
