@@ -137,8 +137,10 @@ type Store interface {
 
 	// Readmit removes the tombstone for id, so that a key may be created for
 	// it again. It is the only way back from an erasure, and it does not
-	// restore anything: the old keys are gone. Readmitting an ID without a
-	// tombstone is not an error.
+	// restore anything: the old keys are gone. A record found beside the
+	// tombstone (brought back by restoring a backup) holds erased keys:
+	// Readmit removes it in the same step, with a Receipt, as Delete would.
+	// Readmitting an ID without a tombstone is not an error.
 	Readmit(ctx context.Context, id string) error
 
 	// Scan returns up to limit records with IDs greater than after, in

@@ -257,6 +257,18 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t, ok := s.tombstones[id]
+	if !ok {
+		return nil
+	}
+	if rec, found := s.records[id]; found {
+		// Brought back by a restore: it holds the erased keys.
+		delete(s.records, id)
+		s.receipts = append(s.receipts, keystore.Receipt{
+			Seq: int64(len(s.receipts) + 1), ID: id, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
+			ErasedAt: s.clock(), Reason: t.Reason,
+		})
+	}
 	delete(s.tombstones, id)
 	return nil
 }

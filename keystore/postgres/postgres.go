@@ -3,21 +3,45 @@
 //
 // The schema is created by embedded, versioned migrations on first use (see
 // Migrate), under an advisory lock so that instances starting together do
-// not race. Every operation on one record ID takes a transaction-scoped
-// advisory lock on that ID, so that a concurrent creation and erasure of one
-// subject resolve in one order: once the tombstone is committed, no key can
-// be created for that ID.
+// not race; with MustExist, Open refuses a database without the schema
+// (keystore.ErrNoStore) instead of creating it. Every operation on one
+// record ID takes a transaction-scoped advisory lock on that ID, so that a
+// concurrent creation and erasure of one subject resolve in one order: once
+// the tombstone is committed, no key can be created for that ID.
 //
 // Erasures are announced with NOTIFY on the channel "fieldcrypt_erased",
-// carrying the record ID; WatchErasures listens for them (with a
-// reconnecting listener), which lets every instance evict an erased key at
-// once instead of when its cache entry expires.
+// carrying the record ID, and readmissions on the same channel with the
+// prefix " readmit "; WatchErasures listens for them (with a reconnecting
+// listener, which reports a lost connection at once), which lets every
+// instance evict an erased key at once instead of when its cache entry
+// expires. Any role that can connect to the database can NOTIFY, so an
+// announcement is a hint: payloads that are not valid record IDs are
+// dropped, and the rest must be confirmed against the store before they
+// are trusted (see keystore.ErasureEvents). A database of its own for the
+// key store keeps other applications' roles off the channel. LISTEN needs a
+// session of its own: a transaction-pooling connection pooler (PgBouncer in
+// transaction mode) cannot carry it.
+//
+// # What an erasure leaves on disk
+//
+// Delete removes the row, but PostgreSQL keeps the deleted row version in
+// the table's file until a vacuum, and a plain VACUUM (autovacuum included)
+// can leave fragments of it in the page's free space. Vacuum rewrites the
+// table so that no file of the database holds an erased wrapped key. The
+// write-ahead log still holds it until its segments are recycled, and WAL
+// archives, base backups and replicas keep their copies for as long as they
+// are kept. These are wrapped keys, useless without the KEK: rotating the
+// KEK, re-wrapping every record under the new version, and then retiring
+// the old versions (Vault's min_decryption_version, destroying a KMS key
+// version) is what makes every such copy unreadable.
 package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,21 +100,69 @@ var migrations = []string{
 	END $$;
 	CREATE TRIGGER fieldcrypt_receipts_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_receipts
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_receipts_append_only();`,
+	// The incarnation tells one life of an ID from the next (review H1).
+	// Records from before this migration keep '' (an Update of a record
+	// read before it still matches; adding the column rewrites nothing);
+	// every record created since gets a random one: from Create, or, if an
+	// instance still running an older fieldcrypt inserts it, from the
+	// column default.
+	`ALTER TABLE fieldcrypt_keys ADD COLUMN incarnation text NOT NULL DEFAULT '';
+	ALTER TABLE fieldcrypt_keys ALTER COLUMN incarnation SET DEFAULT md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text);`,
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	mustExist bool
+}
+
+// MustExist makes Open refuse, with an error wrapping keystore.ErrNoStore,
+// a database (more exactly: a search_path) without fieldcrypt's schema,
+// instead of creating the schema there. An existing schema is still
+// brought up to date. Every tool that only reads or maintains an existing
+// store should use it, so that a mistyped database name is an error rather
+// than a new, empty store.
+func MustExist() Option { return func(o *options) { o.mustExist = true } }
+
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
-// string, as pgx accepts) and brings its schema up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+// string, as pgx accepts) and brings its schema up to date, creating it if
+// there is none, unless MustExist is given.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("keystore/postgres: %w", err)
 	}
 	s := &Store{pool: pool, dsn: dsn, now: time.Now}
+	if o.mustExist {
+		if err := s.exists(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// exists fails with keystore.ErrNoStore unless fieldcrypt's tables are on
+// the search path. It creates nothing.
+func (s *Store) exists(ctx context.Context) error {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT to_regclass('fieldcrypt_schema') IS NOT NULL AND to_regclass('fieldcrypt_keys') IS NOT NULL`).Scan(&ok)
+	if err != nil {
+		return s.fail("open", err)
+	}
+	if !ok {
+		return fmt.Errorf("keystore/postgres: %w: the database has no fieldcrypt schema", keystore.ErrNoStore)
+	}
+	return nil
 }
 
 // Close closes every connection.
@@ -101,7 +173,21 @@ const migrationLock = 0x6669656c64637279 // "fieldcry"
 
 // Migrate brings the schema up to date. Open calls it; operators can run it
 // ahead of a deployment with `fieldcrypt keystore migrate`.
+//
+// A schema that is already up to date is left alone without any DDL, so
+// that an application's role needs only the rights to use the tables
+// (SELECT, INSERT, UPDATE, DELETE, and USAGE on the receipts' sequence)
+// while a more privileged role runs the migrations.
 func (s *Store) Migrate(ctx context.Context) error {
+	var current bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('fieldcrypt_schema') IS NOT NULL`).Scan(&current); err != nil {
+		return s.fail("migrate", err)
+	}
+	if current {
+		if v, err := s.SchemaVersion(ctx); err == nil && v == len(migrations) {
+			return nil
+		}
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return err
@@ -138,13 +224,13 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-const recordColumns = `id, kek_id, wrapped, key_ids, version, created, updated, retain_until`
+const recordColumns = `id, kek_id, wrapped, key_ids, version, incarnation, created, updated, retain_until`
 
 func scanRecord(row pgx.Row) (keystore.Record, error) {
 	var r keystore.Record
 	var ids []int64
 	var retain *time.Time
-	if err := row.Scan(&r.ID, &r.KEKID, &r.Wrapped, &ids, &r.Version, &r.Created, &r.Updated, &retain); err != nil {
+	if err := row.Scan(&r.ID, &r.KEKID, &r.Wrapped, &ids, &r.Version, &r.Incarnation, &r.Created, &r.Updated, &retain); err != nil {
 		return keystore.Record{}, err
 	}
 	if retain != nil {
@@ -198,7 +284,7 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1), `+recordColumns+`
 		FROM fieldcrypt_keys WHERE id = $1
 		UNION ALL
-		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = $1), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		WHERE NOT EXISTS (SELECT 1 FROM fieldcrypt_keys WHERE id = $1)`, id)
 	if err != nil {
 		return keystore.Record{}, s.fail("get", err)
@@ -213,10 +299,11 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		wrapped      []byte
 		ids          []int64
 		version      *int64
+		incarnation  *string
 		created, upd *time.Time
 		retain       *time.Time
 	)
-	if err := rows.Scan(&isTombstoned, &rid, &kekID, &wrapped, &ids, &version, &created, &upd, &retain); err != nil {
+	if err := rows.Scan(&isTombstoned, &rid, &kekID, &wrapped, &ids, &version, &incarnation, &created, &upd, &retain); err != nil {
 		return keystore.Record{}, s.fail("get", err)
 	}
 	if isTombstoned {
@@ -225,7 +312,7 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	if rid == nil {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
-	r := keystore.Record{ID: *rid, KEKID: *kekID, Wrapped: wrapped, Version: *version, Created: created.UTC(), Updated: upd.UTC()}
+	r := keystore.Record{ID: *rid, KEKID: *kekID, Wrapped: wrapped, Version: *version, Incarnation: *incarnation, Created: created.UTC(), Updated: upd.UTC()}
 	if retain != nil {
 		r.RetainUntil = retain.UTC()
 	}
@@ -248,9 +335,9 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		}
 		now := s.clock()
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $5, $6)
+			INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $6, $6, $7)
 			ON CONFLICT (id) DO NOTHING`,
-			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), now, nullTime(rec.RetainUntil))
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), rand.Text(), now, nullTime(rec.RetainUntil))
 		if err != nil {
 			return err
 		}
@@ -277,17 +364,21 @@ func (s *Store) Update(ctx context.Context, rec keystore.Record) (keystore.Recor
 		var err error
 		stored, err = scanRecord(tx.QueryRow(ctx, `
 			UPDATE fieldcrypt_keys SET kek_id = $2, wrapped = $3, key_ids = $4, version = version + 1, updated = $5, retain_until = $7
-			WHERE id = $1 AND version = $6
+			WHERE id = $1 AND version = $6 AND incarnation = $8
 			RETURNING `+recordColumns,
-			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), s.clock(), rec.Version, nullTime(rec.RetainUntil)))
+			rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), s.clock(), rec.Version, nullTime(rec.RetainUntil), rec.Incarnation))
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		var have int64
-		if err := tx.QueryRow(ctx, `SELECT version FROM fieldcrypt_keys WHERE id = $1`, rec.ID).Scan(&have); errors.Is(err, pgx.ErrNoRows) {
+		var incarnation string
+		if err := tx.QueryRow(ctx, `SELECT version, incarnation FROM fieldcrypt_keys WHERE id = $1`, rec.ID).Scan(&have, &incarnation); errors.Is(err, pgx.ErrNoRows) {
 			return keystore.ErrNotFound
 		} else if err != nil {
 			return err
+		}
+		if incarnation != rec.Incarnation {
+			return fmt.Errorf("%w: the record was erased and created again since it was read", keystore.ErrConflict)
 		}
 		return fmt.Errorf("%w: have version %d, update is against %d", keystore.ErrConflict, have, rec.Version)
 	})
@@ -391,8 +482,22 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 		if err := lockID(ctx, tx, id); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1`, id)
-		if err != nil || tag.RowsAffected() == 0 {
+		var reason string
+		err := tx.QueryRow(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = $1 RETURNING reason`, id).Scan(&reason)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		// A record beside the tombstone was brought back by a restore: it
+		// holds the erased keys, and goes with the tombstone.
+		restored, err := scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, id))
+		if err == nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
+				id, restored.KEKID, keyIDs(restored.KeyIDs), s.clock(), reason); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		// Announce it, so other instances stop refusing the subject.
@@ -520,4 +625,58 @@ func (s *Store) CountConnections(ctx context.Context, applicationName string) (i
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, applicationName).Scan(&n)
 	return n, err
+}
+
+// Vacuum rewrites the key table (VACUUM FULL), so that no file of the
+// database keeps the wrapped keys of erased records, or the old versions of
+// updated ones, and then, if the role may, runs CHECKPOINT, so that the
+// files on disk are rewritten now rather than at the next checkpoint.
+//
+// A plain VACUUM, and so autovacuum, is not enough: it frees a dead row's
+// space, but leaves fragments of it in the page until new rows overwrite
+// them. VACUUM FULL holds an exclusive lock on the table while it copies
+// it: every operation on the store waits, for a time that grows with the
+// table, and the copy needs as much free disk space. Run it after erasures,
+// in batches, at a quiet time.
+//
+// The role must own the table (or the database, or be a superuser);
+// otherwise PostgreSQL skips the table with a warning, and Vacuum reports
+// that as an error. CHECKPOINT needs a superuser or, from PostgreSQL 15, the
+// pg_checkpoint role: if it is refused, Vacuum still succeeds, and the
+// server's next scheduled checkpoint (checkpoint_timeout) writes the
+// rewritten files. Nothing here reaches the write-ahead log, its archives,
+// replicas or backups: see the package documentation.
+func (s *Store) Vacuum(ctx context.Context) error {
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		return s.fail("vacuum", err)
+	}
+	// PostgreSQL skips a table the role may not vacuum with a WARNING, not
+	// an error: collect them.
+	var warnings []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if n.Severity == "WARNING" {
+			warnings = append(warnings, n.Message)
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return s.fail("vacuum", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `VACUUM (FULL) fieldcrypt_keys`); err != nil {
+		return s.fail("vacuum", err)
+	}
+	if len(warnings) > 0 {
+		return fmt.Errorf("keystore/postgres: vacuum: %s", strings.Join(warnings, "; "))
+	}
+	_, err = conn.Exec(ctx, `CHECKPOINT`)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		return nil
+	}
+	if err != nil {
+		return s.fail("vacuum: checkpoint", err)
+	}
+	return nil
 }

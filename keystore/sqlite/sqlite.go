@@ -485,8 +485,42 @@ func (s *Store) GetTombstone(ctx context.Context, id string) (keystore.Tombstone
 
 // Readmit implements keystore.Store.
 func (s *Store) Readmit(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = ?`, id); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		return s.fail("readmit", err)
+	}
+	defer tx.Rollback()
+	var reason string
+	err = tx.QueryRowContext(ctx, `SELECT reason FROM fieldcrypt_tombstones WHERE id = ?`, id).Scan(&reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return s.fail("readmit", err)
+	}
+	// A record beside the tombstone was brought back by a restore: it holds
+	// the erased keys, and goes with the tombstone.
+	restored, err := getTx(ctx, tx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.fail("readmit", err)
+	}
+	if found {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, id); err != nil {
+			return s.fail("readmit", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
+			id, restored.KEKID, formatKeyIDs(restored.KeyIDs), s.clock().UnixMicro(), reason); err != nil {
+			return s.fail("readmit", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_tombstones WHERE id = ?`, id); err != nil {
+		return s.fail("readmit", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("readmit", err)
+	}
+	if found {
+		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`) // as in delete
 	}
 	return nil
 }

@@ -276,3 +276,38 @@ func assertUntouched(t *testing.T, s keystore.Store, want keystore.Record) {
 		t.Errorf("Receipts(%s) = %+v, %v; want none", want.ID, rs, err)
 	}
 }
+
+// testReadmitRemovesRestoredRecord: Readmit lifts a tombstone, never the
+// erasure: a record brought back beside the tombstone by a restore is
+// removed (with a receipt), not made live again, and the ID starts afresh.
+func testReadmitRemovesRestoredRecord(t *testing.T, s keystore.Store, c config) {
+	if c.restore == nil {
+		t.Skip("the store's test gives no storetest.WithRestore")
+	}
+	ctx := context.Background()
+	erased, _, err := s.Create(ctx, rec("a", "erased-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "a", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	c.restore(t, s, erased)
+	if err := s.Readmit(ctx, "a"); err != nil {
+		t.Fatalf("Readmit = %v", err)
+	}
+	if got, err := s.Get(ctx, "a"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("after Readmit, Get = %q, %v; want ErrNotFound (the restored, erased key must not come back)", got.Wrapped, err)
+	}
+	got, created, err := s.Create(ctx, rec("a", "new-key"))
+	if err != nil || !created || string(got.Wrapped) != "new-key" {
+		t.Errorf("Create after Readmit = %q, %v, %v; want a new record", got.Wrapped, created, err)
+	}
+	rs, err := s.Receipts(ctx, keystore.ReceiptQuery{ID: "a", Limit: 10})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Receipts = %+v, %v; want the erasure's and the restored record's removal", rs, err)
+	}
+	if rs[1].KEKID != erased.KEKID || len(rs[1].KeyIDs) != len(erased.KeyIDs) || rs[1].Reason != "request" {
+		t.Errorf("receipt of the restored record's removal = %+v", rs[1])
+	}
+}

@@ -1,6 +1,11 @@
 // Package storetest is the conformance suite every keystore.Store must pass.
 // A store's own test calls Run with a function that returns a new, empty
-// store.
+// store, and WithRestore if it can put a record back beside its tombstone
+// (as restoring a backup does), which the cases about restored records
+// need. Only runs chosen cases alone, for a regression test of one
+// behaviour:
+//
+//	storetest.Run(t, newStore, storetest.Only("UpdateAcrossErasure"))
 package storetest
 
 import (
@@ -40,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"DeleteExpired", plain(testDeleteExpired)},
 		{"DeleteExpiredRestoredRecord", testDeleteExpiredRestoredRecord},
 		{"Readmit", plain(testReadmit)},
+		{"ReadmitRemovesRestoredRecord", testReadmitRemovesRestoredRecord},
 		{"Scan", plain(testScan)},
 		{"CreateRace", plain(testCreateRace)},
 		{"CreateDeleteRace", plain(testCreateDeleteRace)},
