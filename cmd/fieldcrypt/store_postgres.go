@@ -6,7 +6,12 @@ import (
 	"github.com/fieldcrypt/fieldcrypt/keystore/postgres"
 )
 
-// TEMPORARY STUB until kstore's postgres.MustExist lands.
+// openPostgres opens a PostgreSQL store; with mustExist, a database
+// without the schema is an error and nothing is created.
 func openPostgres(ctx context.Context, dsn string, mode openMode) (*postgres.Store, error) {
-	return postgres.Open(ctx, dsn)
+	var opts []postgres.Option
+	if mode == mustExist {
+		opts = append(opts, postgres.MustExist())
+	}
+	return postgres.Open(ctx, dsn, opts...)
 }
