@@ -26,6 +26,7 @@ type keyring struct {
 	cache        *keyCache
 	flights      singleflight.Group
 	global       *subjectkey.Keys
+	tombstoneKey []byte // HMAC key of TombstoneMAC, derived from global
 	fetchTimeout time.Duration
 	batchSize    int
 	retention    time.Duration // 0: keys are kept until Forget
@@ -315,21 +316,65 @@ func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error, g
 	return keyResult{keys: keys}
 }
 
-// loadGlobal loads the global keys, creating them on first use.
-func (r *keyring) loadGlobal(ctx context.Context) error {
+// loadGlobal loads the global keys. It creates them only on a store that
+// is entirely empty (no subject keys, tombstones or receipts), and never
+// when init is false: a store that lost its global record must be restored,
+// not given new global keys (every subject reference would change).
+func (r *keyring) loadGlobal(ctx context.Context, init bool) error {
 	rec, err := r.store.Get(ctx, globalRecordID)
 	var keys *subjectkey.Keys
 	switch {
 	case err == nil:
 		keys, err = r.unwrap(ctx, rec)
 	case errors.Is(err, keystore.ErrNotFound):
-		keys, err = r.create(ctx, globalRecordID)
+		if err = r.checkEmpty(ctx); err == nil {
+			if !init {
+				return ErrNotInitialized
+			}
+			keys, err = r.create(ctx, globalRecordID)
+		}
 	case errors.Is(err, keystore.ErrTombstoned):
-		err = fmt.Errorf("pii: the global keys were deleted; every subject reference is lost")
+		err = fmt.Errorf("%w (the global record was erased; every subject reference is lost)", ErrGlobalKeysMissing)
 	}
 	if err != nil {
 		return fmt.Errorf("pii: load global keys: %w", err)
 	}
-	r.global = keys
+	return r.setGlobal(keys)
+}
+
+// checkEmpty returns nil if the store holds nothing at all, and
+// ErrGlobalKeysMissing if it holds anything.
+func (r *keyring) checkEmpty(ctx context.Context) error {
+	recs, err := r.store.Scan(ctx, "", 1)
+	if err != nil {
+		return fmt.Errorf("pii: inspect key store: %w", err)
+	}
+	if len(recs) > 0 {
+		return fmt.Errorf("%w (found subject keys)", ErrGlobalKeysMissing)
+	}
+	ts, err := r.store.Tombstones(ctx, "", 1)
+	if err != nil {
+		return fmt.Errorf("pii: inspect key store: %w", err)
+	}
+	if len(ts) > 0 {
+		return fmt.Errorf("%w (found tombstones)", ErrGlobalKeysMissing)
+	}
+	rs, err := r.store.Receipts(ctx, keystore.ReceiptQuery{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("pii: inspect key store: %w", err)
+	}
+	if len(rs) > 0 {
+		return fmt.Errorf("%w (found erasure receipts)", ErrGlobalKeysMissing)
+	}
+	return nil
+}
+
+// setGlobal installs the global keys and the keys derived from them.
+func (r *keyring) setGlobal(keys *subjectkey.Keys) error {
+	mk, err := keys.PRF.ComputePrimaryPRF([]byte(tombstoneMACLabel), 32)
+	if err != nil {
+		return fmt.Errorf("pii: derive tombstone key: %w", err)
+	}
+	r.global, r.tombstoneKey = keys, mk
 	return nil
 }

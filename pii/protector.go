@@ -50,6 +50,7 @@ type config struct {
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int
+	noInit               bool
 }
 
 // Option configures a Protector.
@@ -137,9 +138,22 @@ func WithErasedPlaceholder(placeholder string) Option {
 	return func(c *config) error { c.placeholder = &placeholder; return nil }
 }
 
+// WithoutInit makes New never create the global keys: on a key store
+// without them it fails with ErrNotInitialized (an empty store) or
+// ErrGlobalKeysMissing. Tools that only inspect a store (`fieldcrypt
+// verify-erased`) use it, so that a mistyped store is reported, not
+// initialized.
+func WithoutInit() Option {
+	return func(c *config) error { c.noInit = true; return nil }
+}
+
 // New returns a Protector that wraps subject keys with kek and keeps them in
-// store. It loads the global keys (creating them in the store on first use),
-// so it needs the KEK to be reachable.
+// store. It loads the global keys, so it needs the KEK to be reachable.
+//
+// On an empty key store (no records, tombstones or receipts) New creates
+// the global keys, unless WithoutInit is given. On a store that holds
+// subject keys, tombstones or receipts but no global keys it fails with
+// ErrGlobalKeysMissing and changes nothing: restore the global record.
 func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option) (*Protector, error) {
 	if kek == nil || store == nil {
 		return nil, fmt.Errorf("%w: New needs a KEK and a key store", ErrInvalidArgument)
@@ -171,7 +185,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
 	}
-	if err := ring.loadGlobal(ctx); err != nil {
+	if err := ring.loadGlobal(ctx, !c.noInit); err != nil {
 		return nil, err
 	}
 	p := &Protector{

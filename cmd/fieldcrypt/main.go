@@ -6,18 +6,34 @@
 //	fieldcrypt keys migrate              --store STORE --from KEK --to KEK [--batch N] [--after ID] [--limit N]
 //	fieldcrypt keys expire               --store STORE [--now TIME] [--batch N]
 //	fieldcrypt keys receipts             --store STORE [--id RECORD-ID] [--limit N]
-//	fieldcrypt keys verify-erased        --store STORE --kek KEK SUBJECT
-//	fieldcrypt keys export-tombstones    --store STORE [--out FILE]
-//	fieldcrypt keys reapply-tombstones   --store STORE [--from FILE]
+//	fieldcrypt keys verify-erased        --store STORE --kek KEK (SUBJECT | -)
+//	fieldcrypt keys export-tombstones    --store STORE --kek KEK [--out FILE]
+//	fieldcrypt keys reapply-tombstones   --store STORE --kek KEK [--from FILE] [--dry-run] [--yes] [--unauthenticated]
+//	fieldcrypt keys vacuum               --store STORE
 //
-// STORE is sqlite:PATH or a postgres:// (or postgresql://) URL. KEK is
+// STORE is sqlite:PATH or a postgres:// (or postgresql://) URL; --store
+// defaults to $FIELDCRYPT_STORE, so that a database password need not be on
+// the command line (where ps and the shell history see it). KEK is
 // local:PATH (a kms/local key file) or vault:MOUNT/KEY (Vault Transit, with
-// VAULT_ADDR and VAULT_TOKEN from the environment). Results go to standard output,
-// progress and errors to standard error.
+// VAULT_ADDR and VAULT_TOKEN from the environment); --kek defaults to
+// $FIELDCRYPT_KEK. Results go to standard output, progress and errors to
+// standard error. Errors never show a password of the store.
+//
+// Only keystore migrate creates a store: every other command refuses a store
+// that does not exist (a mistyped path or URL) instead of creating an empty
+// one, and the commands that open keys (verify-erased, export-tombstones,
+// reapply-tombstones) never create the global keys.
+//
+// After restoring a backup of the key store, run reapply-tombstones with the
+// file that export-tombstones wrote: it checks the file's MACs, refuses IDs
+// that are not subject keys, keeps subjects readmitted since their erasure,
+// and erases only with --yes (see --dry-run).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,12 +43,18 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// stdio is a command's standard input, output and error.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
 }
 
 type command struct {
 	group, name, summary string
-	run                  func(ctx context.Context, args []string, out, errOut io.Writer) error
+	run                  func(ctx context.Context, args []string, std stdio) error
 }
 
 var commands = []command{
@@ -42,25 +64,54 @@ var commands = []command{
 	{"keys", "migrate", "move every key from one KEK to another (unwrap + wrap)", cmdMigrateKEK},
 	{"keys", "expire", "erase every subject whose retention has passed", cmdExpire},
 	{"keys", "receipts", "list erasure receipts", cmdReceipts},
-	{"keys", "verify-erased", "say whether a subject was erased, and when", cmdVerifyErased},
-	{"keys", "export-tombstones", "write every tombstone as JSON lines, to keep outside the store's backups", cmdExportTombstones},
-	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back", cmdReapplyTombstones},
+	{"keys", "verify-erased", "say whether a subject was erased, and when (subject from argv, or - for stdin)", cmdVerifyErased},
+	{"keys", "export-tombstones", "write every tombstone as authenticated JSON lines, to keep outside the store's backups", cmdExportTombstones},
+	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
+	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
 }
 
-func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // unknown command or bad flags
+)
+
+// usageError is a mistake in the command line: bad flags or arguments.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	if len(args) >= 2 {
 		for _, c := range commands {
 			if c.group == args[0] && c.name == args[1] {
-				if err := c.run(ctx, args[2:], out, errOut); err != nil {
-					fmt.Fprintf(errOut, "fieldcrypt %s %s: %v\n", c.group, c.name, err)
-					return 1
+				err := c.run(ctx, args[2:], stdio{in, out, errOut})
+				if err == nil {
+					return exitOK
 				}
-				return 0
+				if errors.Is(err, flag.ErrHelp) {
+					return exitUsage // the flag package printed the command's flags
+				}
+				// Whatever an error wraps, it is printed without the
+				// passwords of the stores named on the command line or
+				// in the environment.
+				fmt.Fprintf(errOut, "fieldcrypt %s %s: %s\n", c.group, c.name, scrub(err.Error(), append(args[2:], os.Getenv(envStore))...))
+				var u *usageError
+				if errors.As(err, &u) {
+					return exitUsage
+				}
+				return exitError
 			}
 		}
 	}
 	usage(errOut)
-	return 2
+	return exitUsage
 }
 
 func usage(w io.Writer) {
@@ -70,5 +121,9 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %-20s %s\n", c.group, c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every command takes --store STORE: sqlite:PATH or a postgres:// URL.")
+	fmt.Fprintln(w, "Every command takes --store STORE: sqlite:PATH or a postgres:// URL, by default")
+	fmt.Fprintln(w, "from $FIELDCRYPT_STORE (keep a database password out of argv and shell history).")
+	fmt.Fprintln(w, "Only keystore migrate creates a store; every other command refuses a missing one.")
+	fmt.Fprintln(w, "Commands that take --kek (local:PATH or vault:MOUNT/KEY) default to $FIELDCRYPT_KEK.")
+	fmt.Fprintln(w, "Run fieldcrypt GROUP COMMAND -h for a command's flags.")
 }

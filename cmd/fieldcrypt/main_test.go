@@ -23,11 +23,20 @@ type Customer struct {
 
 func fieldcrypt(t *testing.T, args ...string) (string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	if code := run(context.Background(), args, &out, &errOut); code != 0 {
-		t.Fatalf("fieldcrypt %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
+	code, out, errOut := fieldcryptExit(t, "", args...)
+	if code != 0 {
+		t.Fatalf("fieldcrypt %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
 	}
-	return out.String(), errOut.String()
+	return out, errOut
+}
+
+// fieldcryptExit runs the command with stdin as its standard input and
+// returns its exit code and output.
+func fieldcryptExit(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
 }
 
 // app is the application side: a Protector on the SQLite store at path.
@@ -81,7 +90,8 @@ func TestBackupRestoreReapply(t *testing.T) {
 	}
 	done()
 	tombstones := filepath.Join(dir, "tombstones.jsonl")
-	fieldcrypt(t, "keys", "export-tombstones", "--store", store, "--out", tombstones)
+	kek := "local:" + filepath.Join(dir, "kek.json")
+	fieldcrypt(t, "keys", "export-tombstones", "--store", store, "--kek", kek, "--out", tombstones)
 
 	// Disaster: the key store is restored from the older backup.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -95,7 +105,11 @@ func TestBackupRestoreReapply(t *testing.T) {
 	}
 	done()
 
-	out, errOut := fieldcrypt(t, "keys", "reapply-tombstones", "--store", store, "--from", tombstones)
+	out, _ := fieldcrypt(t, "keys", "reapply-tombstones", "--store", store, "--kek", kek, "--from", tombstones, "--dry-run")
+	if !strings.Contains(out, "would erase 1 live keys") {
+		t.Fatalf("reapply-tombstones --dry-run: %s", out)
+	}
+	out, errOut := fieldcrypt(t, "keys", "reapply-tombstones", "--store", store, "--kek", kek, "--from", tombstones, "--yes")
 	if !strings.Contains(errOut, "1 resurrected keys erased again") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("reapply-tombstones:\n%s%s", out, errOut)
 	}
@@ -110,7 +124,7 @@ func TestBackupRestoreReapply(t *testing.T) {
 		t.Errorf("reapply touched someone who was never erased: %v", err)
 	}
 	// Running it again changes nothing.
-	_, errOut = fieldcrypt(t, "keys", "reapply-tombstones", "--store", store, "--from", tombstones)
+	_, errOut = fieldcrypt(t, "keys", "reapply-tombstones", "--store", store, "--kek", kek, "--from", tombstones)
 	if !strings.Contains(errOut, "0 resurrected keys") {
 		t.Errorf("second reapply: %s", errOut)
 	}
@@ -156,10 +170,11 @@ func TestExpireReceiptsVerifyStatus(t *testing.T) {
 		}
 	}
 	var errBuf bytes.Buffer
-	if code := run(ctx, []string{"keys", "nonsense"}, &bytes.Buffer{}, &errBuf); code != 2 || !strings.Contains(errBuf.String(), "usage") {
+	if code := run(ctx, []string{"keys", "nonsense"}, strings.NewReader(""), &bytes.Buffer{}, &errBuf); code != 2 || !strings.Contains(errBuf.String(), "usage") {
 		t.Errorf("unknown command: exit %d, %q", code, errBuf.String())
 	}
-	if code := run(ctx, []string{"keys", "status"}, &bytes.Buffer{}, &errBuf); code != 1 || !strings.Contains(errBuf.String(), "--store is required") {
+	t.Setenv("FIELDCRYPT_STORE", "")
+	if code := run(ctx, []string{"keys", "status"}, strings.NewReader(""), &bytes.Buffer{}, &errBuf); code != 2 || !strings.Contains(errBuf.String(), "--store (or $FIELDCRYPT_STORE) is required") {
 		t.Errorf("missing --store: exit %d", code)
 	}
 }

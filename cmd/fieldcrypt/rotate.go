@@ -13,14 +13,39 @@ import (
 )
 
 // tally counts what a bulk key operation did.
-type tally struct{ done, skipped, failed int }
-
-func (t tally) String() string {
-	return fmt.Sprintf("%d done, %d skipped, %d failed", t.done, t.skipped, t.failed)
+type tally struct {
+	done, skipped, failed int
+	stale                 int // of skipped: changed or erased since read
 }
 
-// walkBatches calls fn with batches of up to size records after the
-// cursor, and stops after limit records (0: no limit). It reports progress
+func (t tally) String() string {
+	s := fmt.Sprintf("%d done, %d skipped, %d failed", t.done, t.skipped, t.failed)
+	if t.stale > 0 {
+		s += fmt.Sprintf(" (%d of the skipped changed or were erased meanwhile: run again to catch up)", t.stale)
+	}
+	return s
+}
+
+// update stores r, as read and then changed. A record that another
+// process changed, erased or replaced (a readmitted subject's new key)
+// since it was read is left as it is and counted as skipped: Update
+// refuses a stale Version or Incarnation, so an old key never overwrites
+// a newer one.
+func update(ctx context.Context, s keystore.Store, r keystore.Record, t *tally) error {
+	if _, err := s.Update(ctx, r); err != nil {
+		if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrTombstoned) || errors.Is(err, keystore.ErrNotFound) {
+			t.skipped++
+			t.stale++
+			return nil
+		}
+		return err
+	}
+	t.done++
+	return nil
+}
+
+// walkBatches calls fn with batches of up to size (at least 1) records
+// after the cursor, and stops after limit records (0: no limit). It reports progress
 // after each batch, with the cursor, so an interrupted run can resume with
 // --after.
 func walkBatches(ctx context.Context, s keystore.Store, after string, size, limit int, errOut io.Writer, what string, t *tally, fn func([]keystore.Record) error) error {
@@ -29,13 +54,13 @@ func walkBatches(ctx context.Context, s keystore.Store, after string, size, limi
 	seen := 0
 	for {
 		n := size
-		if limit > 0 && limit-seen < n {
-			n = limit - seen
-		}
-		if n <= 0 {
-			bar.finish()
-			fmt.Fprintf(errOut, "%s: stopped after %d records (--limit); resume with --after %s\n", what, seen, after)
-			return nil
+		if limit > 0 {
+			if seen >= limit {
+				bar.finish()
+				fmt.Fprintf(errOut, "%s: stopped after %d records (--limit); resume with --after %s\n", what, seen, after)
+				return nil
+			}
+			n = min(n, limit-seen)
 		}
 		recs, err := s.Scan(ctx, after, n)
 		if err != nil {
@@ -53,13 +78,14 @@ func walkBatches(ctx context.Context, s keystore.Store, after string, size, limi
 	}
 }
 
-func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error {
-	f := newFlags("keys rewrap", errOut)
-	kekSpec := f.String("kek", "", "the KEK whose keys to rewrap: vault:MOUNT/KEY")
-	batch := f.Int("batch", 250, "records per KMS call")
+func cmdRewrap(ctx context.Context, args []string, std stdio) error {
+	out, errOut := std.out, std.err
+	f := newFlags("keys rewrap", std)
+	kekSpec := f.kekFlag("the KEK whose keys to rewrap: vault:MOUNT/KEY")
+	batch := f.batchFlag(250, "records per KMS call")
 	after := f.String("after", "", "resume after this record ID")
-	limit := f.Int("limit", 0, "stop after this many records")
-	if err := f.Parse(args); err != nil {
+	limit := f.limitFlag("stop after this many records")
+	if err := f.parse(args); err != nil {
 		return err
 	}
 	k, err := openKEK(ctx, *kekSpec)
@@ -75,7 +101,7 @@ func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := openStore(ctx, f.store, mustExist)
 	if err != nil {
 		return err
 	}
@@ -103,14 +129,9 @@ func cmdRewrap(ctx context.Context, args []string, out, errOut io.Writer) error 
 				continue
 			}
 			r.Wrapped = rewrapped[i].Data
-			if _, err := s.Update(ctx, r); err != nil {
-				if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrTombstoned) {
-					t.skipped++ // changed or erased meanwhile; a re-run picks it up
-					continue
-				}
+			if err := update(ctx, s, r, &t); err != nil {
 				return err
 			}
-			t.done++
 		}
 		return nil
 	})
@@ -157,14 +178,15 @@ func rewrap(ctx context.Context, k *vault.KEK, reqs []kms.Request) ([]kms.Result
 	return out, nil
 }
 
-func cmdMigrateKEK(ctx context.Context, args []string, out, errOut io.Writer) error {
-	f := newFlags("keys migrate", errOut)
+func cmdMigrateKEK(ctx context.Context, args []string, std stdio) error {
+	out, errOut := std.out, std.err
+	f := newFlags("keys migrate", std)
 	fromSpec := f.String("from", "", "the KEK the keys are wrapped by now: local:PATH or vault:MOUNT/KEY")
 	toSpec := f.String("to", "", "the KEK to wrap them with: local:PATH or vault:MOUNT/KEY")
-	batch := f.Int("batch", 250, "records per batch")
+	batch := f.batchFlag(250, "records per batch")
 	after := f.String("after", "", "resume after this record ID")
-	limit := f.Int("limit", 0, "stop after this many records")
-	if err := f.Parse(args); err != nil {
+	limit := f.limitFlag("stop after this many records")
+	if err := f.parse(args); err != nil {
 		return err
 	}
 	from, err := openKEK(ctx, *fromSpec)
@@ -180,42 +202,43 @@ func cmdMigrateKEK(ctx context.Context, args []string, out, errOut io.Writer) er
 			defer vk.Close()
 		}
 	}
-	s, closeStore, err := openStore(ctx, f.store)
+	s, closeStore, err := openStore(ctx, f.store, mustExist)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 	var t tally
 	err = walkBatches(ctx, s, *after, *batch, *limit, errOut, "migrate", &t, func(recs []keystore.Record) error {
-		for _, r := range recs {
-			if r.KEKID == to.ID() || r.KEKID != from.ID() {
-				t.skipped++
-				continue
-			}
-			ad := subjectkey.WrapAssociatedData(r.ID)
-			raw, err := from.Decrypt(ctx, r.Wrapped, ad)
-			if err != nil {
-				t.failed++
-				fmt.Fprintf(errOut, "migrate: %s: %v\n", r.ID, err)
-				continue
-			}
-			wrapped, err := to.Encrypt(ctx, raw, ad)
-			subjectkey.Zero(raw)
-			if err != nil {
-				return err // the target KEK is failing: stop rather than fail every record
-			}
-			r.Wrapped, r.KEKID = wrapped, to.ID()
-			if _, err := s.Update(ctx, r); err != nil {
-				if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrTombstoned) {
-					t.skipped++
-					continue
-				}
-				return err
-			}
-			t.done++
-		}
-		return nil
+		return migrateRecords(ctx, s, from, to, recs, &t, errOut)
 	})
 	fmt.Fprintf(out, "migrate: %s\n", t)
 	return err
+}
+
+// migrateRecords moves the records wrapped by from to to, as read by a
+// scan: a record changed since is skipped (see update).
+func migrateRecords(ctx context.Context, s keystore.Store, from, to kms.KEK, recs []keystore.Record, t *tally, errOut io.Writer) error {
+	for _, r := range recs {
+		if r.KEKID == to.ID() || r.KEKID != from.ID() {
+			t.skipped++
+			continue
+		}
+		ad := subjectkey.WrapAssociatedData(r.ID)
+		raw, err := from.Decrypt(ctx, r.Wrapped, ad)
+		if err != nil {
+			t.failed++
+			fmt.Fprintf(errOut, "migrate: %s: %v\n", r.ID, err)
+			continue
+		}
+		wrapped, err := to.Encrypt(ctx, raw, ad)
+		subjectkey.Zero(raw)
+		if err != nil {
+			return err // the target KEK is failing: stop rather than fail every record
+		}
+		r.Wrapped, r.KEKID = wrapped, to.ID()
+		if err := update(ctx, s, r, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
 // Package vaulttest gives tests a client for the real Vault server named by
 // FIELDCRYPT_TEST_VAULT_ADDR and FIELDCRYPT_TEST_VAULT_TOKEN, which
 // ./test.sh starts (internal/tools/testenv), and a fresh Transit key per
-// test. Without them, tests skip and say why.
+// test. Without them, tests skip and say why; a test with subtests calls
+// Require at its top level, so that it is reported as SKIP, not PASS.
 package vaulttest
 
 import (
@@ -19,14 +20,26 @@ const (
 	EnvToken = "FIELDCRYPT_TEST_VAULT_TOKEN"
 )
 
+// Available reports whether a test server is configured.
+func Available() bool {
+	return os.Getenv(EnvAddr) != "" && os.Getenv(EnvToken) != ""
+}
+
+// Require skips the test unless a test server is configured. A test whose
+// subtests use Vault calls it first, at its top level: had only the
+// subtests skipped, `go test -v` would report the test itself as PASS.
+func Require(t testing.TB) {
+	t.Helper()
+	if !Available() {
+		t.Skipf("Vault not available: %s is not set (./test.sh builds and starts a real Vault)", EnvAddr)
+	}
+}
+
 // Client returns a root client for the test server, or skips the test.
 func Client(t testing.TB) *api.Client {
 	t.Helper()
-	addr, token := os.Getenv(EnvAddr), os.Getenv(EnvToken)
-	if addr == "" || token == "" {
-		t.Skipf("Vault not available: %s is not set (./test.sh builds and starts a real Vault)", EnvAddr)
-	}
-	return ClientAt(t, addr, token)
+	Require(t)
+	return ClientAt(t, os.Getenv(EnvAddr), os.Getenv(EnvToken))
 }
 
 // ClientAt returns a client for addr with token.
