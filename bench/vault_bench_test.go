@@ -33,6 +33,7 @@ func vaultKEK(b *testing.B) *vault.KEK {
 // SealAll against the real Vault: every subject needs a key, wrapped by
 // Transit. Batched: 250 keys per Transit call; unbatched: one per call.
 func BenchmarkVaultSealAllCold(b *testing.B) {
+	vaulttest.Require(b)
 	for _, n := range []int{1000, 10000} {
 		for _, batched := range []bool{true, false} {
 			b.Run(fmt.Sprintf("subjects=%d/batched=%v", n, batched), func(b *testing.B) {
@@ -102,6 +103,7 @@ func (t tinkRemote) Decrypt(ct, ad []byte) ([]byte, error) {
 // fields, each field encrypted with Tink's KMSEnvelopeAEAD on the same
 // Vault — a fresh data key per value, wrapped by one Transit call each.
 func BenchmarkVaultTinkEnvelope(b *testing.B) {
+	vaulttest.Require(b)
 	for _, n := range []int{1000} {
 		b.Run(fmt.Sprintf("subjects=%d", n), func(b *testing.B) {
 			env := aead.NewKMSEnvelopeAEAD2(aead.AES256GCMKeyTemplate(), tinkRemote{vaultKEK(b)})
