@@ -19,8 +19,10 @@ type Receipt struct {
 	KEKID    string    // the KEK that had wrapped them
 	ErasedAt time.Time // when the tombstone was written
 	Reason   string    // "request"
-	// AlreadyErased is set when the subject had been forgotten before; no
-	// keys were destroyed by this call.
+	// AlreadyErased is set when the subject had been forgotten before (a
+	// tombstone stood): ErasedAt and Reason are then the first erasure's.
+	// Keys are listed only if a restore had brought some back, which this
+	// call destroyed again.
 	AlreadyErased bool
 }
 
@@ -40,18 +42,27 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		return Receipt{}, err
 	}
 	at := p.now().UTC().Truncate(time.Microsecond)
+	// Drop the key and refuse every load in flight before the store call,
+	// and again after it (a load may have begun meanwhile): whatever the
+	// store answers, this process stops using the key now. An error may
+	// come after a commit, so it leaves the key dropped; the next use reads
+	// the store's answer.
+	p.ring.cache.markErased(subject, id, false)
 	d, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
-	removed, found := d.Removed, d.Found
 	if err != nil {
+		p.ring.cache.markErased(subject, id, false)
 		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
 	}
-	p.ring.cache.forget(subject)
+	p.ring.cache.markErased(subject, id, true)
 	r := Receipt{Subject: id, ErasedAt: at, Reason: "request"}
-	if found {
-		r.KeyIDs, r.KEKID = removed.KeyIDs, removed.KEKID
-	} else if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
-		r.ErasedAt, r.Reason = ts.ErasedAt, ts.Reason
+	if d.Found {
+		r.KeyIDs, r.KEKID = d.Removed.KeyIDs, d.Removed.KEKID
+	}
+	if d.AlreadyTombstoned {
 		r.AlreadyErased = true
+		if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
+			r.ErasedAt, r.Reason = ts.ErasedAt, ts.Reason
+		}
 	}
 	return r, nil
 }
@@ -68,10 +79,14 @@ func (p *Protector) Readmit(ctx context.Context, subject string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ring.store.Readmit(ctx, id); err != nil {
+	err = p.ring.store.Readmit(ctx, id)
+	// Whether or not the store call committed: drop any negative entry and
+	// make loads in flight (which may hold the erased key, or a stale
+	// "forgotten") load again. Never ErrForgotten for the TTL.
+	p.ring.cache.markChanged(subject, id, true)
+	if err != nil {
 		return fmt.Errorf("pii: readmit: %w", err)
 	}
-	p.ring.cache.evict(subject)
 	return nil
 }
 
@@ -97,7 +112,7 @@ func (p *Protector) RotateSubjectKey(ctx context.Context, subject string) (uint3
 		if err != nil {
 			return 0, err
 		}
-		p.ring.cache.evict(subject)
+		p.ring.cache.markChanged(subject, id, false)
 		return newID, nil
 	}
 	return 0, fmt.Errorf("pii: rotate: the key record kept changing during %d attempts", attempts)

@@ -45,6 +45,11 @@ type config struct {
 	placeholder  *string
 	now          func() time.Time
 	noInit       bool
+
+	watcherErrors   func(error)
+	failClosed      bool
+	failClosedAfter time.Duration
+	maxBundle       int
 }
 
 // Option configures a Protector.
@@ -175,6 +180,12 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		batchSize:    c.batchSize,
 		retention:    c.retention,
 		now:          c.now,
+		maxBundle:    c.maxBundle,
+		watch:        &watchState{now: c.now, onError: c.watcherErrors, failClose: c.failClosed, failAfter: c.failClosedAfter},
+	}
+	watcher, hasWatcher := store.(keystore.ErasureWatcher)
+	if c.failClosed && !hasWatcher {
+		return nil, ErrNoWatcher
 	}
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
@@ -189,25 +200,10 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		placeholder:  c.placeholder,
 		now:          c.now,
 	}
-	if w, ok := store.(keystore.ErasureWatcher); ok {
-		p.watch(w)
+	if hasWatcher {
+		p.watch(watcher)
 	}
 	return p, nil
-}
-
-// watch evicts subjects erased by other processes as soon as the store
-// announces it, until Close.
-func (p *Protector) watch(w keystore.ErasureWatcher) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stopWatch, p.watchDone = cancel, make(chan struct{})
-	go func() {
-		defer close(p.watchDone)
-		w.WatchErasures(ctx, keystore.ErasureEvents{
-			Erased:    func(id string) { p.ring.cache.forgetID(id) },
-			Listening: p.ring.cache.dropKeys,
-			Lost:      func(error) { p.ring.cache.dropKeys() },
-		})
-	}()
 }
 
 // Close stops the Protector's background work: with a key store that

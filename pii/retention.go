@@ -57,11 +57,11 @@ func (p *Protector) SetRetention(ctx context.Context, subject string, until time
 // on the store's records directly, so an operator can run it from
 // `fieldcrypt keys expire`.
 func (p *Protector) Expire(ctx context.Context, now time.Time, progress func(erased int)) ([]Receipt, error) {
-	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, p.ring.cache.forgetID)
+	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, func(id string) { p.ring.cache.markErased("", id, true) })
 }
 
 // expire is Expire on a bare store; onErase is told each erased record ID.
-func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string) bool) ([]Receipt, error) {
+func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string)) ([]Receipt, error) {
 	var out []Receipt
 	for {
 		recs, err := store.ScanExpired(ctx, now, batch)
