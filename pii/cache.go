@@ -47,6 +47,10 @@ type keyCache struct {
 	degraded bool
 }
 
+// maxMarks bounds the marks kept for loads in flight (IDs are at most
+// keystore.MaxIDLength bytes: about a megabyte at worst).
+const maxMarks = 4096
+
 // degradedTTL caps how long a key is cached while the erasure watcher is
 // not listening.
 const degradedTTL = time.Second
@@ -76,7 +80,7 @@ const (
 func newKeyCache(entries int, ttl time.Duration, now func() time.Time) *keyCache {
 	return &keyCache{max: entries, ttl: ttl, now: now, entries: make(map[string]*list.Element),
 		subjects: make(map[string]string), marks: make(map[string]mark),
-		maxMarks: max(4*entries, 4096), inflight: make(map[uint64]int)}
+		maxMarks: maxMarks, inflight: make(map[uint64]int)}
 }
 
 func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {

@@ -28,7 +28,7 @@ type keyring struct {
 	global       *subjectkey.Keys
 	tombstoneKey []byte // HMAC key of TombstoneMAC, derived from global
 	watch        *watchState
-	maxBundle    int // 0: defaultMaxBundle, unless the KEK states its own
+	maxBundle    int    // 0: defaultMaxBundle, unless the KEK states its own
 	testWaiting  func() // tests: called once a caller waits on a key load
 	fetchTimeout time.Duration
 	batchSize    int
