@@ -95,67 +95,116 @@ func (p *Protector) Readmit(ctx context.Context, subject string) error {
 // new key's id. Deterministic fields keep their key (rotating it would break
 // equality with values sealed before). Other processes pick up the new key
 // within their key cache TTL.
+//
+// Every rotation makes the subject's key bundle larger (about 100 bytes).
+// Before wrapping, the bundle's size is checked against what the KEK can
+// wrap (see WithMaxBundleSize): past it, RotateSubjectKey fails with a
+// *BundleSizeError and changes nothing. Prune retired keys with
+// PruneSubjectKeys.
 func (p *Protector) RotateSubjectKey(ctx context.Context, subject string) (uint32, error) {
+	var newID uint32
+	err := p.rewriteBundle(ctx, subject, "rotate", func(b *subjectkey.Bundle) (bool, error) {
+		id, err := b.RotateAEAD()
+		newID = id
+		return true, err
+	})
+	return newID, err
+}
+
+// PruneSubjectKeys removes subject's retired encryption keys, keeping the
+// keep newest (at least 1: the current one), and returns the ids of the
+// keys it removed (none if there were at most keep).
+//
+// Pruning destroys keys: every value sealed for subject under a removed key
+// can no longer be opened (ErrAuthentication), in any copy of the data.
+// Re-seal such values first (Open, then Seal, and write the record back:
+// Seal always uses the newest key), then prune. Deterministic fields and
+// tokens are not affected: their keys are never rotated.
+func (p *Protector) PruneSubjectKeys(ctx context.Context, subject string, keep int) ([]uint32, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("%w: PruneSubjectKeys must keep at least 1 key", ErrInvalidArgument)
+	}
+	var removed []uint32
+	err := p.rewriteBundle(ctx, subject, "prune", func(b *subjectkey.Bundle) (bool, error) {
+		ids, err := b.PruneAEAD(keep)
+		removed = ids
+		return len(ids) > 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// rewriteBundle applies change to subject's key bundle and stores the
+// result (unless change reports nothing changed), retrying from a fresh read
+// if another writer updated the record meanwhile.
+func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	if subject == "" {
-		return 0, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
 	id, err := p.ring.recordID(subject)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	const attempts = 5
 	for range attempts {
-		newID, err := p.rotateOnce(ctx, id)
+		err := p.rewriteOnce(ctx, id, op, change)
 		if errors.Is(err, keystore.ErrConflict) {
 			continue // someone else updated the record; start again from it
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
 		p.ring.cache.markChanged(subject, id, false)
-		return newID, nil
+		return nil
 	}
-	return 0, fmt.Errorf("pii: rotate: the key record kept changing during %d attempts", attempts)
+	return fmt.Errorf("pii: %s: the key record kept changing during %d attempts", op, attempts)
 }
 
-func (p *Protector) rotateOnce(ctx context.Context, id string) (uint32, error) {
+func (p *Protector) rewriteOnce(ctx context.Context, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	rec, err := p.ring.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, keystore.ErrTombstoned):
-		return 0, ErrForgotten
+		return ErrForgotten
 	case errors.Is(err, keystore.ErrNotFound):
-		return 0, ErrKeyNotFound
+		return ErrKeyNotFound
 	case err != nil:
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
 	raw, err := p.ring.kek.Decrypt(ctx, rec.Wrapped, subjectkey.WrapAssociatedData(id))
 	if err != nil {
-		return 0, p.ring.unwrapError(rec, err)
+		return p.ring.unwrapError(rec, err)
 	}
 	bundle, err := subjectkey.Parse(raw)
 	subjectkey.Zero(raw)
 	if err != nil {
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
-	newID, err := bundle.RotateAEAD()
-	if err != nil {
-		return 0, err
+	changed, err := change(bundle)
+	if err != nil || !changed {
+		return err
 	}
 	raw, err = bundle.Marshal()
 	if err != nil {
-		return 0, err
+		return err
+	}
+	defer subjectkey.Zero(raw)
+	if err := p.ring.checkSize(raw, bundle); err != nil {
+		return err
 	}
 	wrapped, err := p.ring.kek.Encrypt(ctx, raw, subjectkey.WrapAssociatedData(id))
-	subjectkey.Zero(raw)
 	if err != nil {
-		return 0, fmt.Errorf("pii: rotate: wrap: %w", err)
+		return fmt.Errorf("pii: %s: wrap: %w", op, err)
 	}
+	// rec carries the Version and Incarnation it was read with: an Update
+	// after an erasure and re-creation of the ID fails with ErrConflict.
 	rec.Wrapped, rec.KEKID, rec.KeyIDs = wrapped, p.ring.kek.ID(), bundle.KeyIDs()
 	if _, err := p.ring.store.Update(ctx, rec); err != nil {
 		if errors.Is(err, keystore.ErrTombstoned) {
-			return 0, ErrForgotten
+			return ErrForgotten
 		}
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
-	return newID, nil
+	return nil
 }

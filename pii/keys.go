@@ -184,6 +184,40 @@ func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bund
 	return keys, nil
 }
 
+// DefaultMaxBundleSize is the largest serialized key bundle a Protector
+// wraps unless WithMaxBundleSize or the KEK says otherwise: AWS KMS's
+// Encrypt limit (4,096 bytes of plaintext), the smallest of the supported
+// backends, so that a store can move to any of them. A fresh bundle is
+// about 400 bytes; each RotateSubjectKey adds about 100.
+const DefaultMaxBundleSize = 4096
+
+// plaintextLimiter is implemented by KEKs that state the largest plaintext
+// they can wrap.
+type plaintextLimiter interface {
+	MaxPlaintextSize() int
+}
+
+// maxBundleSize is the largest bundle this keyring wraps.
+func (r *keyring) maxBundleSize() int {
+	limit := DefaultMaxBundleSize
+	if r.maxBundle > 0 {
+		limit = r.maxBundle
+	}
+	if l, ok := r.kek.(plaintextLimiter); ok && l.MaxPlaintextSize() > 0 {
+		limit = min(limit, l.MaxPlaintextSize())
+	}
+	return limit
+}
+
+// checkSize refuses a serialized bundle larger than the KEK can wrap,
+// before the KEK is called.
+func (r *keyring) checkSize(raw []byte, b *subjectkey.Bundle) error {
+	if limit := r.maxBundleSize(); len(raw) > limit {
+		return &BundleSizeError{Size: len(raw), Limit: limit, Keys: len(b.AEADKeyIDs())}
+	}
+	return nil
+}
+
 func newBundle() (*subjectkey.Bundle, []byte, error) {
 	bundle, err := subjectkey.New()
 	if err != nil {

@@ -137,6 +137,22 @@ func WithErasedPlaceholder(placeholder string) Option {
 	return func(c *config) error { c.placeholder = &placeholder; return nil }
 }
 
+// WithMaxBundleSize sets the largest serialized subject key bundle this
+// Protector wraps (RotateSubjectKey fails with a *BundleSizeError past it).
+// The default is DefaultMaxBundleSize (4,096 bytes, AWS KMS's limit); a KEK
+// that states a smaller limit of its own lowers it. Raise it only if every
+// KEK the store may ever move to accepts larger plaintexts (GCP: 64 KiB;
+// Vault: its request size limit).
+func WithMaxBundleSize(n int) Option {
+	return func(c *config) error {
+		if n < 1024 {
+			return fmt.Errorf("pii: max bundle size must be at least 1024 bytes")
+		}
+		c.maxBundle = n
+		return nil
+	}
+}
+
 // WithoutInit makes New never create the global keys: on a key store
 // without them it fails with ErrNotInitialized (an empty store) or
 // ErrGlobalKeysMissing. Tools that only inspect a store (`fieldcrypt

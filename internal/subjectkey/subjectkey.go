@@ -3,7 +3,8 @@
 //
 // A bundle is three Tink keysets:
 //
-//	AEAD   AES-256-GCM   `pii:"encrypt"` fields; rotation adds a new primary
+//	AEAD   AES-256-GCM   `pii:"encrypt"` fields; rotation adds a new primary,
+//	                     pruning (PruneAEAD) removes retired keys
 //	DAEAD  AES-SIV       `pii:"encrypt,deterministic"` fields; never rotated,
 //	                     so equal values keep giving equal ciphertexts
 //	PRF    HMAC-SHA256   derived keys (subject references for the global
@@ -231,6 +232,56 @@ func (b *Bundle) RotateAEAD() (uint32, error) {
 	}
 	b.aead = h
 	return id, nil
+}
+
+// AEADKeyIDs lists the ids of the AES-256-GCM keys, oldest first (the
+// last rotation's key, the primary, is normally last).
+func (b *Bundle) AEADKeyIDs() []uint32 {
+	var ids []uint32
+	for _, k := range b.aead.KeysetInfo().GetKeyInfo() {
+		ids = append(ids, k.GetKeyId())
+	}
+	return ids
+}
+
+// PruneAEAD removes retired AES-256-GCM keys, keeping the primary and the
+// newest others, keep keys in all (keep >= 1). It returns the ids it
+// removed. Whatever was sealed under a removed key can no longer be opened:
+// re-seal it first. The deterministic and PRF keys are never pruned (they
+// are never rotated).
+func (b *Bundle) PruneAEAD(keep int) ([]uint32, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("subjectkey: prune: must keep at least the primary key")
+	}
+	info := b.aead.KeysetInfo()
+	primary := info.GetPrimaryKeyId()
+	keys := info.GetKeyInfo()
+	m := keyset.NewManagerFromHandle(b.aead)
+	kept := 1 // the primary
+	var removed []uint32
+	for i := len(keys) - 1; i >= 0; i-- {
+		id := keys[i].GetKeyId()
+		if id == primary {
+			continue
+		}
+		if kept < keep {
+			kept++
+			continue
+		}
+		if err := m.Delete(id); err != nil {
+			return nil, fmt.Errorf("subjectkey: prune: %w", err)
+		}
+		removed = append(removed, id)
+	}
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: prune: %w", err)
+	}
+	b.aead = h
+	return removed, nil
 }
 
 // WrapAssociatedData is the associated data a KEK binds to the wrapped
