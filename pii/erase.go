@@ -147,6 +147,10 @@ func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, chang
 	if err != nil {
 		return err
 	}
+	return p.rewriteID(ctx, subject, id, op, change)
+}
+
+func (p *Protector) rewriteID(ctx context.Context, subject, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	const attempts = 5
 	for range attempts {
 		err := p.rewriteOnce(ctx, id, op, change)
@@ -156,7 +160,9 @@ func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, chang
 		if err != nil {
 			return err
 		}
-		p.ring.cache.markChanged(subject, id, false)
+		if subject != "" {
+			p.ring.cache.markChanged(subject, id, false)
+		}
 		return nil
 	}
 	return fmt.Errorf("pii: %s: the key record kept changing during %d attempts", op, attempts)

@@ -29,6 +29,7 @@ type keyring struct {
 	tombstoneKey []byte // HMAC key of TombstoneMAC, derived from global
 	watch        *watchState
 	maxBundle    int    // 0: defaultMaxBundle, unless the KEK states its own
+	tokenKey     uint32 // global token key pinned by WithGlobalTokenKey; 0: current
 	testWaiting  func() // tests: called once a caller waits on a key load
 	fetchTimeout time.Duration
 	batchSize    int
@@ -148,7 +149,11 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 // create makes, wraps and stores new keys under id. If another instance
 // creates them first, its keys are used.
 func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, error) {
-	bundle, raw, err := newBundle()
+	newKeys := subjectkey.New
+	if id == globalRecordID {
+		newKeys = subjectkey.NewGlobal // an addressing key and an independent token key
+	}
+	bundle, raw, err := newBundle(newKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +223,8 @@ func (r *keyring) checkSize(raw []byte, b *subjectkey.Bundle) error {
 	return nil
 }
 
-func newBundle() (*subjectkey.Bundle, []byte, error) {
-	bundle, err := subjectkey.New()
+func newBundle(newKeys func() (*subjectkey.Bundle, error)) (*subjectkey.Bundle, []byte, error) {
+	bundle, err := newKeys()
 	if err != nil {
 		return nil, nil, fmt.Errorf("pii: %w", err)
 	}
@@ -358,7 +363,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		bundles := make([]*subjectkey.Bundle, len(chunk))
 		reqs := make([]kms.Request, len(chunk))
 		for i, p := range chunk {
-			bundle, raw, err := newBundle()
+			bundle, raw, err := newBundle(subjectkey.New)
 			if err != nil {
 				return nil, err
 			}
@@ -468,6 +473,13 @@ func (r *keyring) checkEmpty(ctx context.Context) error {
 
 // setGlobal installs the global keys and the keys derived from them.
 func (r *keyring) setGlobal(keys *subjectkey.Keys) error {
+	if r.tokenKey != 0 {
+		pinned, err := keys.WithTokenKey(r.tokenKey)
+		if err != nil {
+			return fmt.Errorf("pii: %w", err)
+		}
+		keys = pinned
+	}
 	mk, err := keys.PRF.ComputePrimaryPRF([]byte(tombstoneMACLabel), 32)
 	if err != nil {
 		return fmt.Errorf("pii: derive tombstone key: %w", err)

@@ -50,6 +50,7 @@ type config struct {
 	failClosed      bool
 	failClosedAfter time.Duration
 	maxBundle       int
+	tokenKey        uint32
 }
 
 // Option configures a Protector.
@@ -153,6 +154,20 @@ func WithMaxBundleSize(n int) Option {
 	}
 }
 
+// WithGlobalTokenKey makes the Protector make and read scope=global tokens
+// with the global token key id (see GlobalTokenKeys) instead of the
+// current one: to read tokens made before RotateGlobalTokenKey while
+// re-tokenizing them. New fails if the global keys have no such key.
+func WithGlobalTokenKey(id uint32) Option {
+	return func(c *config) error {
+		if id == 0 {
+			return fmt.Errorf("pii: global token key id must not be 0")
+		}
+		c.tokenKey = id
+		return nil
+	}
+}
+
 // WithoutInit makes New never create the global keys: on a key store
 // without them it fails with ErrNotInitialized (an empty store) or
 // ErrGlobalKeysMissing. Tools that only inspect a store (`fieldcrypt
@@ -197,6 +212,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		retention:    c.retention,
 		now:          c.now,
 		maxBundle:    c.maxBundle,
+		tokenKey:     c.tokenKey,
 		watch:        &watchState{now: c.now, onError: c.watcherErrors, failClose: c.failClosed, failAfter: c.failClosedAfter},
 	}
 	watcher, hasWatcher := store.(keystore.ErasureWatcher)
