@@ -11,8 +11,19 @@ import (
 
 // keyCache holds unwrapped subject keys, bounded in entries and time. An
 // entry may instead record that the subject is forgotten (a negative entry),
-// which a concurrent fill cannot overwrite: a load that started before a
-// Forget cannot bring the key back into this process.
+// which saves a key store round trip; it is an optimization only; the
+// store's tombstone is what refuses a forgotten subject.
+//
+// What keeps an erased key out of the cache is the guard below, which lives
+// outside the LRU and the TTL: every load takes a ticket (begin) from a
+// sequence, and every erasure, readmission or other change of a record
+// (Forget, Readmit, RotateSubjectKey, an announcement from the store) bumps
+// the sequence and marks the record ID. A load whose ID was marked after
+// its ticket was taken cannot insert what it loaded. A mark is kept exactly
+// as long as some load that began before it is still in flight, whatever
+// the TTL, the LRU or the fetch timeout; their number is bounded (maxMarks):
+// past the bound every mark is dropped at once and every load in flight is
+// refused as changed (floor), which is always safe.
 type keyCache struct {
 	mu      sync.Mutex
 	max     int
@@ -20,17 +31,34 @@ type keyCache struct {
 	now     func() time.Time
 	entries map[string]*list.Element
 	lru     list.List // front: most recently used
-	// subjects maps the key store ID of each cached subject back to it, so
-	// that an erasure announced by ID can reach the entry.
+	// subjects maps the key store ID of each cached subject (positive or
+	// negative entry) back to it, so that an announcement by ID can reach
+	// the entry.
 	subjects map[string]string
-	// erased holds record IDs announced as erased, until their expiry: a
-	// load that read the record just before the erasure committed must not
-	// cache its key after the announcement has come and gone.
-	erased map[string]time.Time
-	// gen changes whenever every key is dropped (the erasure listener
-	// reconnected); a load begun under an older generation may have read
-	// a record whose erasure was never announced, so it is not cached.
-	gen uint64
+
+	seq      uint64          // bumped by every mark and every dropKeys
+	marks    map[string]mark // record ID → latest change since the oldest load in flight began
+	maxMarks int
+	floor    uint64         // loads that began before it are refused as changed
+	dropped  uint64         // loads that began before it are not cached (dropKeys)
+	inflight map[uint64]int // ticket → loads in flight holding it
+	// degraded: the erasure watcher is not listening, so erasures elsewhere
+	// go unannounced: positive entries live at most degradedTTL.
+	degraded bool
+}
+
+// maxMarks bounds the marks kept for loads in flight (IDs are at most
+// keystore.MaxIDLength bytes: about a megabyte at worst).
+const maxMarks = 4096
+
+// degradedTTL caps how long a key is cached while the erasure watcher is
+// not listening.
+const degradedTTL = time.Second
+
+// mark records that a record ID changed at sequence number seq.
+type mark struct {
+	seq    uint64
+	erased bool // a confirmed erasure (Forget here); otherwise a change to reload
 }
 
 type cacheEntry struct {
@@ -49,9 +77,10 @@ const (
 	cacheForgotten
 )
 
-func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{max: max, ttl: ttl, now: now, entries: make(map[string]*list.Element),
-		subjects: make(map[string]string), erased: make(map[string]time.Time)}
+func newKeyCache(entries int, ttl time.Duration, now func() time.Time) *keyCache {
+	return &keyCache{max: entries, ttl: ttl, now: now, entries: make(map[string]*list.Element),
+		subjects: make(map[string]string), marks: make(map[string]mark),
+		maxMarks: maxMarks, inflight: make(map[uint64]int)}
 }
 
 func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
@@ -73,69 +102,176 @@ func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
 	return e.keys, cacheHit
 }
 
-// generation returns the current generation, to pass to put.
-func (c *keyCache) generation() uint64 {
+// begin takes a ticket for a load about to read the key store; the load
+// passes it to put or forgetLoaded and must call end with it when done.
+func (c *keyCache) begin() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen
+	c.inflight[c.seq]++
+	return c.seq
 }
 
-// put caches keys for subject, whose key store record is id, loaded during
-// generation gen. It refuses (returns false) if the subject has a live
-// negative entry or its record was announced as erased. A key loaded under
-// an older generation is not cached, but not refused either.
-func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, gen uint64) bool {
+// end releases a ticket, and forgets the marks no load in flight needs.
+func (c *keyCache) end(ticket uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inflight[ticket]--; c.inflight[ticket] <= 0 {
+		delete(c.inflight, ticket)
+	}
+	c.pruneMarks()
+}
+
+// pruneMarks drops every mark no load in flight began before.
+func (c *keyCache) pruneMarks() {
+	if len(c.marks) == 0 {
+		return
+	}
+	if len(c.inflight) == 0 {
+		clear(c.marks)
+		return
+	}
+	oldest := ^uint64(0)
+	for t := range c.inflight {
+		oldest = min(oldest, t)
+	}
+	for id, m := range c.marks {
+		if m.seq <= oldest {
+			delete(c.marks, id)
+		}
+	}
+}
+
+// changedSince reports whether id was marked after ticket (or marks were
+// dropped), and if so whether the latest mark is an erasure.
+func (c *keyCache) changedSince(id string, ticket uint64) (changed, erased bool) {
+	if ticket < c.floor {
+		return true, false
+	}
+	m, ok := c.marks[id]
+	if !ok || m.seq <= ticket {
+		return false, false
+	}
+	return true, m.erased
+}
+
+// put caches keys for subject, whose key store record is id, loaded under
+// ticket. It fails with ErrForgotten if the subject has a live negative
+// entry or id was erased here after the ticket was taken, and with
+// ErrKeysChanged if id changed otherwise (readmitted, rotated, announced):
+// the caller loads again. A key loaded before every key was dropped
+// (dropKeys) is returned but not cached.
+func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, ticket uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if changed, erased := c.changedSince(id, ticket); changed {
+		if erased {
+			return ErrForgotten
+		}
+		return ErrKeysChanged
+	}
 	now := c.now()
 	if el, ok := c.entries[subject]; ok {
 		e := el.Value.(*cacheEntry)
 		if e.forgotten && now.Before(e.expires) {
-			return false
+			return ErrForgotten
 		}
 		c.remove(el)
 	}
-	if until, ok := c.erased[id]; ok && now.Before(until) {
-		c.insert(&cacheEntry{subject: subject, forgotten: true})
-		return false
+	if ticket < c.dropped {
+		return nil
 	}
-	if gen != c.gen {
-		return true
+	ttl := c.ttl
+	if c.degraded {
+		ttl = min(ttl, degradedTTL)
 	}
-	c.insert(&cacheEntry{subject: subject, id: id, keys: keys})
-	return true
+	c.insert(&cacheEntry{subject: subject, id: id, keys: keys}, ttl)
+	return nil
 }
 
-// forgetID records that the record id was erased: the subject's entry, if
-// cached, becomes negative, and a load of that record finishing later is
-// refused. It reports whether the subject was cached.
-func (c *keyCache) forgetID(id string) bool {
+// forgetLoaded records that a load under ticket found subject's record id
+// erased: a negative entry, unless id changed since (a Readmit raced the
+// load, and the negative entry would be stale).
+func (c *keyCache) forgetLoaded(subject, id string, ticket uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if len(c.erased) >= 2*c.max {
-		for k, until := range c.erased {
-			if !now.Before(until) {
-				delete(c.erased, k)
-			}
-		}
+	if changed, erased := c.changedSince(id, ticket); changed && !erased {
+		return
 	}
-	c.erased[id] = now.Add(c.ttl)
+	c.negative(subject, id)
+}
+
+// markErased records that this process is erasing subject's record id:
+// any entry is dropped and every load in flight is refused with
+// ErrForgotten. With confirmed (the store committed the erasure), a
+// negative entry is added.
+func (c *keyCache) markErased(subject, id string, confirmed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mark(id, true)
+	if subject == "" {
+		subject = c.subjects[id]
+	}
+	if el, ok := c.entries[subject]; ok {
+		c.remove(el)
+	}
+	if confirmed && subject != "" {
+		c.negative(subject, id)
+	}
+}
+
+// markChanged records that record id changed (readmitted, rotated, or
+// announced as erased or readmitted by the store): loads in flight for it
+// load again, and its positive entry is dropped. A negative entry is
+// dropped only with dropNegative: the caller confirmed that no tombstone
+// stands.
+func (c *keyCache) markChanged(subject, id string, dropNegative bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mark(id, false)
+	if subject == "" {
+		subject = c.subjects[id]
+	}
+	if el, ok := c.entries[subject]; ok && (dropNegative || !el.Value.(*cacheEntry).forgotten) {
+		c.remove(el)
+	}
+}
+
+// isNegative reports whether record id has a live negative entry.
+func (c *keyCache) isNegative(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	subject, ok := c.subjects[id]
 	if !ok {
 		return false
 	}
-	c.remove(c.entries[subject])
-	c.insert(&cacheEntry{subject: subject, forgotten: true})
-	return true
+	el, ok := c.entries[subject]
+	return ok && el.Value.(*cacheEntry).forgotten
+}
+
+func (c *keyCache) mark(id string, erased bool) {
+	c.seq++
+	if len(c.inflight) == 0 {
+		return // no load can be affected
+	}
+	if _, ok := c.marks[id]; !ok && len(c.marks) >= c.maxMarks {
+		c.pruneMarks()
+		if len(c.marks) >= c.maxMarks {
+			// Bounded memory: forget every mark, and refuse every load in
+			// flight as changed instead (they load again).
+			clear(c.marks)
+			c.floor = c.seq
+		}
+	}
+	c.marks[id] = mark{seq: c.seq, erased: erased}
 }
 
 // dropKeys removes every positive entry (negative ones stay: they are
-// still true).
+// still true), and keeps loads in flight from caching what they read.
 func (c *keyCache) dropKeys() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.seq++
+	c.dropped = c.seq
 	for el := c.lru.Front(); el != nil; {
 		next := el.Next()
 		if !el.Value.(*cacheEntry).forgotten {
@@ -145,23 +281,11 @@ func (c *keyCache) dropKeys() {
 	}
 }
 
-// forget replaces any entry for subject with a negative one.
-func (c *keyCache) forget(subject string) {
+// setDegraded caps (or stops capping) the lifetime of new positive entries.
+func (c *keyCache) setDegraded(d bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[subject]; ok {
-		c.remove(el)
-	}
-	c.insert(&cacheEntry{subject: subject, forgotten: true})
-}
-
-// evict drops any entry for subject, positive or negative.
-func (c *keyCache) evict(subject string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.entries[subject]; ok {
-		c.remove(el)
-	}
+	c.degraded = d
 }
 
 func (c *keyCache) len() int {
@@ -170,10 +294,30 @@ func (c *keyCache) len() int {
 	return c.lru.Len()
 }
 
-func (c *keyCache) insert(e *cacheEntry) {
-	e.expires = c.now().Add(c.ttl)
+// markCount reports how many marks are kept (for tests of the bound).
+func (c *keyCache) markCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.marks)
+}
+
+func (c *keyCache) negative(subject, id string) {
+	if el, ok := c.entries[subject]; ok {
+		c.remove(el)
+	}
+	c.insert(&cacheEntry{subject: subject, id: id, forgotten: true}, c.ttl)
+}
+
+func (c *keyCache) insert(e *cacheEntry, ttl time.Duration) {
+	e.expires = c.now().Add(ttl)
 	c.entries[e.subject] = c.lru.PushFront(e)
 	if e.id != "" {
+		if old, ok := c.subjects[e.id]; ok && old != e.subject {
+			// Two subjects cannot share an ID; keep the map exact anyway.
+			if el, ok := c.entries[old]; ok {
+				c.remove(el)
+			}
+		}
 		c.subjects[e.id] = e.subject
 	}
 	for c.lru.Len() > c.max {
@@ -184,7 +328,7 @@ func (c *keyCache) insert(e *cacheEntry) {
 func (c *keyCache) remove(el *list.Element) {
 	e := el.Value.(*cacheEntry)
 	delete(c.entries, e.subject)
-	if e.id != "" {
+	if e.id != "" && c.subjects[e.id] == e.subject {
 		delete(c.subjects, e.id)
 	}
 	c.lru.Remove(el)

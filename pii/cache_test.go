@@ -1,33 +1,38 @@
 package pii
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
 )
 
-func TestCacheForgetIDAndDropKeys(t *testing.T) {
+func TestCacheMarksAndDropKeys(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := newKeyCache(10, time.Minute, func() time.Time { return now })
 	k := &subjectkey.Keys{}
-	c.put("alice", "s.A", k, 0)
-	c.put("bob", "s.B", k, 0)
-	c.forget("carol")
+	for _, s := range []string{"alice", "bob"} {
+		tk := c.begin()
+		if err := c.put(s, "s."+s, k, tk); err != nil {
+			t.Fatal(err)
+		}
+		c.end(tk)
+	}
+	c.markErased("carol", "s.carol", true)
 
-	if !c.forgetID("s.A") {
-		t.Fatal("forgetID of a cached subject reported nothing")
+	// An announcement drops alice's key without refusing her.
+	c.markChanged("", "s.alice", false)
+	if _, st := c.get("alice"); st != cacheMiss {
+		t.Errorf("after an announcement, alice is %v, want a miss", st)
 	}
-	if _, st := c.get("alice"); st != cacheForgotten {
-		t.Errorf("after forgetID, alice is %v, want forgotten", st)
+	// An announcement does not drop a negative entry; a confirmed
+	// readmission does.
+	c.markChanged("", "s.carol", false)
+	if _, st := c.get("carol"); st != cacheForgotten {
+		t.Errorf("an announcement dropped a negative entry: carol is %v", st)
 	}
-	if c.put("alice", "s.A", k, 0) {
-		t.Error("a load after forgetID put the key back")
-	}
-	if c.forgetID("s.unknown") {
-		t.Error("forgetID of an unknown ID reported a hit")
-	}
-
 	c.dropKeys()
 	if _, st := c.get("bob"); st != cacheMiss {
 		t.Errorf("after dropKeys, bob is %v, want a miss", st)
@@ -35,39 +40,90 @@ func TestCacheForgetIDAndDropKeys(t *testing.T) {
 	if _, st := c.get("carol"); st != cacheForgotten {
 		t.Errorf("dropKeys removed a negative entry: carol is %v", st)
 	}
-	if _, st := c.get("alice"); st != cacheForgotten {
-		t.Errorf("dropKeys removed a negative entry: alice is %v", st)
+	c.markChanged("", "s.carol", true)
+	if _, st := c.get("carol"); st != cacheMiss {
+		t.Errorf("after a confirmed readmission carol is %v, want a miss", st)
 	}
-	if len(c.subjects) != 0 {
-		t.Errorf("reverse map keeps %d stale IDs", len(c.subjects))
+	if len(c.subjects) != 0 || c.markCount() != 0 {
+		t.Errorf("reverse map keeps %d stale IDs, %d marks without loads in flight", len(c.subjects), c.markCount())
 	}
 }
 
-// TestCacheRefusesKeyLoadedAcrossAnErasure: the announcement of an erasure
-// can arrive between another load's read of the record and its insert; the
-// insert must then be refused, not kept for a TTL.
-func TestCacheRefusesKeyLoadedAcrossAnErasure(t *testing.T) {
+// TestCacheRefusesKeyLoadedAcrossAChange: a load that began before an
+// erasure (or a readmission, or a reconnect) must not cache what it read.
+func TestCacheRefusesKeyLoadedAcrossAChange(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := newKeyCache(10, time.Minute, func() time.Time { return now })
 	k := &subjectkey.Keys{}
-	gen := c.generation()
-	if c.forgetID("s.D") { // announced before the load inserts
-		t.Error("forgetID reported a cached subject that was not cached")
+
+	tk := c.begin()
+	c.markErased("dave", "s.D", false)
+	c.negativeEvicted("dave")
+	if err := c.put("dave", "s.D", k, tk); !errors.Is(err, ErrForgotten) {
+		t.Errorf("a key loaded across its erasure: put = %v, want ErrForgotten", err)
 	}
-	if c.put("dave", "s.D", k, gen) {
-		t.Fatal("a key loaded across its erasure was cached")
+	c.end(tk)
+
+	tk = c.begin()
+	c.markErased("fay", "s.F", true)
+	c.markChanged("fay", "s.F", true) // readmitted
+	if err := c.put("fay", "s.F", k, tk); !errors.Is(err, ErrKeysChanged) {
+		t.Errorf("a key loaded across erase+readmit: put = %v, want ErrKeysChanged", err)
 	}
-	if _, st := c.get("dave"); st != cacheForgotten {
-		t.Errorf("dave is %v after the refused insert, want forgotten", st)
+	c.forgetLoaded("fay", "s.F", tk) // the stale "forgotten" of that load
+	if _, st := c.get("fay"); st != cacheMiss {
+		t.Errorf("a load across a readmission left fay %v", st)
 	}
-	// A load that straddles a reconnect (dropKeys) is not cached, but not
-	// refused: nothing says it was erased.
-	gen = c.generation()
+	c.end(tk)
+
+	// Across a reconnect (dropKeys): returned, not cached.
+	tk = c.begin()
 	c.dropKeys()
-	if !c.put("erin", "s.E", k, gen) {
-		t.Error("a key loaded across a reconnect was refused")
+	if err := c.put("erin", "s.E", k, tk); err != nil {
+		t.Errorf("a key loaded across a reconnect was refused: %v", err)
 	}
+	c.end(tk)
 	if _, st := c.get("erin"); st != cacheMiss {
 		t.Errorf("a key loaded across a reconnect was cached: %v", st)
+	}
+	if c.markCount() != 0 {
+		t.Errorf("%d marks kept with no load in flight", c.markCount())
+	}
+}
+
+// TestCacheMarksAreBounded: a flood of changes while a load is in flight
+// keeps at most maxMarks marks, and the load is then refused as changed
+// (never served from a forgotten mark).
+func TestCacheMarksAreBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newKeyCache(10, time.Minute, func() time.Time { return now })
+	tk := c.begin()
+	c.markErased("victim", "s.V", false)
+	for i := range 3 * c.maxMarks {
+		c.markChanged("", fmt.Sprintf("s.%d", i), false)
+	}
+	if n := c.markCount(); n > c.maxMarks {
+		t.Errorf("%d marks kept, bound %d", n, c.maxMarks)
+	}
+	if err := c.put("victim", "s.V", &subjectkey.Keys{}, tk); err == nil {
+		t.Error("a load across an erasure was cached once the marks overflowed")
+	}
+	c.end(tk)
+	if n := c.markCount(); n != 0 {
+		t.Errorf("%d marks kept with no load in flight", n)
+	}
+	tk = c.begin()
+	if err := c.put("victim", "s.V", &subjectkey.Keys{}, tk); err != nil {
+		t.Errorf("a load begun after the flood was refused: %v", err)
+	}
+	c.end(tk)
+}
+
+// negativeEvicted drops subject's entry, as LRU pressure would.
+func (c *keyCache) negativeEvicted(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[subject]; ok {
+		c.remove(el)
 	}
 }

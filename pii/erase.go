@@ -19,8 +19,10 @@ type Receipt struct {
 	KEKID    string    // the KEK that had wrapped them
 	ErasedAt time.Time // when the tombstone was written
 	Reason   string    // "request"
-	// AlreadyErased is set when the subject had been forgotten before; no
-	// keys were destroyed by this call.
+	// AlreadyErased is set when the subject had been forgotten before (a
+	// tombstone stood): ErasedAt and Reason are then the first erasure's.
+	// Keys are listed only if a restore had brought some back, which this
+	// call destroyed again.
 	AlreadyErased bool
 }
 
@@ -40,18 +42,27 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		return Receipt{}, err
 	}
 	at := p.now().UTC().Truncate(time.Microsecond)
+	// Drop the key and refuse every load in flight before the store call,
+	// and again after it (a load may have begun meanwhile): whatever the
+	// store answers, this process stops using the key now. An error may
+	// come after a commit, so it leaves the key dropped; the next use reads
+	// the store's answer.
+	p.ring.cache.markErased(subject, id, false)
 	d, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
-	removed, found := d.Removed, d.Found
 	if err != nil {
+		p.ring.cache.markErased(subject, id, false)
 		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
 	}
-	p.ring.cache.forget(subject)
+	p.ring.cache.markErased(subject, id, true)
 	r := Receipt{Subject: id, ErasedAt: at, Reason: "request"}
-	if found {
-		r.KeyIDs, r.KEKID = removed.KeyIDs, removed.KEKID
-	} else if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
-		r.ErasedAt, r.Reason = ts.ErasedAt, ts.Reason
+	if d.Found {
+		r.KeyIDs, r.KEKID = d.Removed.KeyIDs, d.Removed.KEKID
+	}
+	if d.AlreadyTombstoned {
 		r.AlreadyErased = true
+		if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
+			r.ErasedAt, r.Reason = ts.ErasedAt, ts.Reason
+		}
 	}
 	return r, nil
 }
@@ -68,10 +79,14 @@ func (p *Protector) Readmit(ctx context.Context, subject string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ring.store.Readmit(ctx, id); err != nil {
+	err = p.ring.store.Readmit(ctx, id)
+	// Whether or not the store call committed: drop any negative entry and
+	// make loads in flight (which may hold the erased key, or a stale
+	// "forgotten") load again. Never ErrForgotten for the TTL.
+	p.ring.cache.markChanged(subject, id, true)
+	if err != nil {
 		return fmt.Errorf("pii: readmit: %w", err)
 	}
-	p.ring.cache.evict(subject)
 	return nil
 }
 
@@ -80,67 +95,122 @@ func (p *Protector) Readmit(ctx context.Context, subject string) error {
 // new key's id. Deterministic fields keep their key (rotating it would break
 // equality with values sealed before). Other processes pick up the new key
 // within their key cache TTL.
+//
+// Every rotation makes the subject's key bundle larger (about 100 bytes).
+// Before wrapping, the bundle's size is checked against what the KEK can
+// wrap (see WithMaxBundleSize): past it, RotateSubjectKey fails with a
+// *BundleSizeError and changes nothing. Prune retired keys with
+// PruneSubjectKeys.
 func (p *Protector) RotateSubjectKey(ctx context.Context, subject string) (uint32, error) {
+	var newID uint32
+	err := p.rewriteBundle(ctx, subject, "rotate", func(b *subjectkey.Bundle) (bool, error) {
+		id, err := b.RotateAEAD()
+		newID = id
+		return true, err
+	})
+	return newID, err
+}
+
+// PruneSubjectKeys removes subject's retired encryption keys, keeping the
+// keep newest (at least 1: the current one), and returns the ids of the
+// keys it removed (none if there were at most keep).
+//
+// Pruning destroys keys: every value sealed for subject under a removed key
+// can no longer be opened (ErrAuthentication), in any copy of the data.
+// Re-seal such values first (Open, then Seal, and write the record back:
+// Seal always uses the newest key), then prune. Deterministic fields and
+// tokens are not affected: their keys are never rotated.
+func (p *Protector) PruneSubjectKeys(ctx context.Context, subject string, keep int) ([]uint32, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("%w: PruneSubjectKeys must keep at least 1 key", ErrInvalidArgument)
+	}
+	var removed []uint32
+	err := p.rewriteBundle(ctx, subject, "prune", func(b *subjectkey.Bundle) (bool, error) {
+		ids, err := b.PruneAEAD(keep)
+		removed = ids
+		return len(ids) > 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// rewriteBundle applies change to subject's key bundle and stores the
+// result (unless change reports nothing changed), retrying from a fresh read
+// if another writer updated the record meanwhile.
+func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	if subject == "" {
-		return 0, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
 	id, err := p.ring.recordID(subject)
 	if err != nil {
-		return 0, err
+		return err
 	}
+	return p.rewriteID(ctx, subject, id, op, change)
+}
+
+func (p *Protector) rewriteID(ctx context.Context, subject, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	const attempts = 5
 	for range attempts {
-		newID, err := p.rotateOnce(ctx, id)
+		err := p.rewriteOnce(ctx, id, op, change)
 		if errors.Is(err, keystore.ErrConflict) {
 			continue // someone else updated the record; start again from it
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
-		p.ring.cache.evict(subject)
-		return newID, nil
+		if subject != "" {
+			p.ring.cache.markChanged(subject, id, false)
+		}
+		return nil
 	}
-	return 0, fmt.Errorf("pii: rotate: the key record kept changing during %d attempts", attempts)
+	return fmt.Errorf("pii: %s: the key record kept changing during %d attempts", op, attempts)
 }
 
-func (p *Protector) rotateOnce(ctx context.Context, id string) (uint32, error) {
+func (p *Protector) rewriteOnce(ctx context.Context, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {
 	rec, err := p.ring.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, keystore.ErrTombstoned):
-		return 0, ErrForgotten
+		return ErrForgotten
 	case errors.Is(err, keystore.ErrNotFound):
-		return 0, ErrKeyNotFound
+		return ErrKeyNotFound
 	case err != nil:
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
 	raw, err := p.ring.kek.Decrypt(ctx, rec.Wrapped, subjectkey.WrapAssociatedData(id))
 	if err != nil {
-		return 0, p.ring.unwrapError(rec, err)
+		return p.ring.unwrapError(rec, err)
 	}
 	bundle, err := subjectkey.Parse(raw)
 	subjectkey.Zero(raw)
 	if err != nil {
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
-	newID, err := bundle.RotateAEAD()
-	if err != nil {
-		return 0, err
+	changed, err := change(bundle)
+	if err != nil || !changed {
+		return err
 	}
 	raw, err = bundle.Marshal()
 	if err != nil {
-		return 0, err
+		return err
+	}
+	defer subjectkey.Zero(raw)
+	if err := p.ring.checkSize(raw, bundle); err != nil {
+		return err
 	}
 	wrapped, err := p.ring.kek.Encrypt(ctx, raw, subjectkey.WrapAssociatedData(id))
-	subjectkey.Zero(raw)
 	if err != nil {
-		return 0, fmt.Errorf("pii: rotate: wrap: %w", err)
+		return fmt.Errorf("pii: %s: wrap: %w", op, err)
 	}
+	// rec carries the Version and Incarnation it was read with: an Update
+	// after an erasure and re-creation of the ID fails with ErrConflict.
 	rec.Wrapped, rec.KEKID, rec.KeyIDs = wrapped, p.ring.kek.ID(), bundle.KeyIDs()
 	if _, err := p.ring.store.Update(ctx, rec); err != nil {
 		if errors.Is(err, keystore.ErrTombstoned) {
-			return 0, ErrForgotten
+			return ErrForgotten
 		}
-		return 0, fmt.Errorf("pii: rotate: %w", err)
+		return fmt.Errorf("pii: %s: %w", op, err)
 	}
-	return newID, nil
+	return nil
 }

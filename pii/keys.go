@@ -27,6 +27,10 @@ type keyring struct {
 	flights      singleflight.Group
 	global       *subjectkey.Keys
 	tombstoneKey []byte // HMAC key of TombstoneMAC, derived from global
+	watch        *watchState
+	maxBundle    int    // 0: defaultMaxBundle, unless the KEK states its own
+	tokenKey     uint32 // global token key pinned by WithGlobalTokenKey; 0: current
+	testWaiting  func() // tests: called once a caller waits on a key load
 	fetchTimeout time.Duration
 	batchSize    int
 	retention    time.Duration // 0: keys are kept until Forget
@@ -44,8 +48,22 @@ func (r *keyring) recordID(subject string) (string, error) {
 }
 
 // get returns the keys of subject, creating them if create is set and there
-// are none.
+// are none. A load that a concurrent change of the record made stale
+// (ErrKeysChanged) is retried a few times.
 func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
+	if err := r.watch.check(); err != nil {
+		return nil, err
+	}
+	const attempts = 4
+	for attempt := 1; ; attempt++ {
+		keys, err := r.get1(ctx, subject, create)
+		if !errors.Is(err, ErrKeysChanged) || attempt == attempts {
+			return keys, err
+		}
+	}
+}
+
+func (r *keyring) get1(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
 	switch keys, state := r.cache.get(subject); state {
 	case cacheHit:
 		return keys, nil
@@ -62,8 +80,12 @@ func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjec
 	ch := r.flights.DoChan(flight, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
 		defer cancel()
-		return r.load(lctx, subject, create)
+		keys, err := r.load(lctx, subject, create)
+		return keys, r.timeoutError(lctx, err)
 	})
+	if r.testWaiting != nil {
+		r.testWaiting()
+	}
 	select {
 	case res := <-ch:
 		if res.Err != nil {
@@ -71,12 +93,29 @@ func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjec
 		}
 		return res.Val.(*subjectkey.Keys), nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, callerDone(ctx)
 	}
 }
 
+// timeoutError reports a failure of a fetch bounded by lctx (the fetch
+// timeout) as ErrFetchTimeout, retryable, if that bound is what ended it.
+func (r *keyring) timeoutError(lctx context.Context, err error) error {
+	if err == nil || lctx.Err() == nil || errors.Is(err, ErrForgotten) || errors.Is(err, ErrKeyNotFound) || errors.Is(err, ErrKeysChanged) {
+		return err
+	}
+	return &fetchTimeoutError{cause: err.Error(), class: kms.ErrUnavailable}
+}
+
+// callerDone is the error of a key fetch that the caller's own context
+// ended: it matches both kms.ErrUnavailable and ctx's error (so
+// kms.Retryable is false: the caller gave up).
+func callerDone(ctx context.Context) error {
+	return fmt.Errorf("pii: fetch subject key: %w", kms.Classify(kms.ErrUnavailable, ctx.Err()))
+}
+
 func (r *keyring) load(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
-	gen := r.cache.generation()
+	ticket := r.cache.begin()
+	defer r.cache.end(ticket)
 	id, err := r.recordID(subject)
 	if err != nil {
 		return nil, err
@@ -87,8 +126,7 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 	case err == nil:
 		keys, err = r.unwrap(ctx, rec)
 	case errors.Is(err, keystore.ErrTombstoned):
-		r.cache.forget(subject)
-		return nil, ErrForgotten
+		err = ErrForgotten
 	case errors.Is(err, keystore.ErrNotFound) && create:
 		keys, err = r.create(ctx, id)
 	case errors.Is(err, keystore.ErrNotFound):
@@ -97,13 +135,13 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 		return nil, fmt.Errorf("pii: read subject key: %w", err)
 	}
 	if errors.Is(err, ErrForgotten) {
-		r.cache.forget(subject)
+		r.cache.forgetLoaded(subject, id, ticket)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !r.cache.put(subject, id, keys, gen) {
-		return nil, ErrForgotten // forgotten while we were loading
+	if err := r.cache.put(subject, id, keys, ticket); err != nil {
+		return nil, err // erased or changed while we were loading
 	}
 	return keys, nil
 }
@@ -111,7 +149,11 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 // create makes, wraps and stores new keys under id. If another instance
 // creates them first, its keys are used.
 func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, error) {
-	bundle, raw, err := newBundle()
+	newKeys := subjectkey.New
+	if id == globalRecordID {
+		newKeys = subjectkey.NewGlobal // an addressing key and an independent token key
+	}
+	bundle, raw, err := newBundle(newKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +189,42 @@ func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bund
 	return keys, nil
 }
 
-func newBundle() (*subjectkey.Bundle, []byte, error) {
-	bundle, err := subjectkey.New()
+// DefaultMaxBundleSize is the largest serialized key bundle a Protector
+// wraps unless WithMaxBundleSize or the KEK says otherwise: AWS KMS's
+// Encrypt limit (4,096 bytes of plaintext), the smallest of the supported
+// backends, so that a store can move to any of them. A fresh bundle is
+// about 400 bytes; each RotateSubjectKey adds about 100.
+const DefaultMaxBundleSize = 4096
+
+// plaintextLimiter is implemented by KEKs that state the largest plaintext
+// they can wrap.
+type plaintextLimiter interface {
+	MaxPlaintextSize() int
+}
+
+// maxBundleSize is the largest bundle this keyring wraps.
+func (r *keyring) maxBundleSize() int {
+	limit := DefaultMaxBundleSize
+	if r.maxBundle > 0 {
+		limit = r.maxBundle
+	}
+	if l, ok := r.kek.(plaintextLimiter); ok && l.MaxPlaintextSize() > 0 {
+		limit = min(limit, l.MaxPlaintextSize())
+	}
+	return limit
+}
+
+// checkSize refuses a serialized bundle larger than the KEK can wrap,
+// before the KEK is called.
+func (r *keyring) checkSize(raw []byte, b *subjectkey.Bundle) error {
+	if limit := r.maxBundleSize(); len(raw) > limit {
+		return &BundleSizeError{Size: len(raw), Limit: limit, Keys: len(b.AEADKeyIDs())}
+	}
+	return nil
+}
+
+func newBundle(newKeys func() (*subjectkey.Bundle, error)) (*subjectkey.Bundle, []byte, error) {
+	bundle, err := newKeys()
 	if err != nil {
 		return nil, nil, fmt.Errorf("pii: %w", err)
 	}
@@ -197,7 +273,9 @@ type keyResult struct {
 // unwrapping and wrapping in as few KMS round trips as the KEK allows.
 func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (map[string]keyResult, error) {
 	out := make(map[string]keyResult, len(subjects))
-	gen := r.cache.generation()
+	if err := r.watch.check(); err != nil {
+		return nil, err
+	}
 	if r.batcher == nil || len(subjects) == 1 {
 		for _, s := range subjects {
 			keys, err := r.get(ctx, s, create)
@@ -205,8 +283,32 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		}
 		return out, nil
 	}
+	ticket := r.cache.begin()
+	defer r.cache.end(ticket)
+	callerCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.fetchTimeout)
 	defer cancel()
+	// fail reports an error of the whole batch: a retryable ErrFetchTimeout
+	// if the fetch timeout ended it while the caller's context is alive.
+	fail := func(err error) error {
+		if callerCtx.Err() != nil {
+			return callerDone(callerCtx)
+		}
+		return r.timeoutError(ctx, err)
+	}
+	// settle caches one loaded key; if the record changed while loading, the
+	// subject is loaded again on its own.
+	settle := func(subject, id string, keys *subjectkey.Keys, err error) keyResult {
+		res := r.cached(subject, id, keys, err, ticket)
+		if errors.Is(res.err, ErrKeysChanged) {
+			keys, err := r.get(callerCtx, subject, create)
+			return keyResult{keys, err}
+		}
+		if res.err != nil && callerCtx.Err() == nil {
+			res.err = r.timeoutError(ctx, res.err)
+		}
+		return res
+	}
 
 	type pending struct {
 		subject, id string
@@ -223,14 +325,14 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		case err == nil:
 			toUnwrap = append(toUnwrap, pending{s, id, rec})
 		case errors.Is(err, keystore.ErrTombstoned):
-			r.cache.forget(s)
+			r.cache.forgetLoaded(s, id, ticket)
 			out[s] = keyResult{err: ErrForgotten}
 		case errors.Is(err, keystore.ErrNotFound) && create:
 			toCreate = append(toCreate, pending{subject: s, id: id})
 		case errors.Is(err, keystore.ErrNotFound):
 			out[s] = keyResult{err: ErrKeyNotFound}
 		default:
-			return nil, fmt.Errorf("pii: read subject key: %w", err)
+			return nil, fail(fmt.Errorf("pii: read subject key: %w", err))
 		}
 	}
 
@@ -243,16 +345,16 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		res, err := r.batcher.DecryptBatch(ctx, reqs)
 		res, err = checkBatch("unwrap subject keys", len(reqs), res, err)
 		if err != nil {
-			return nil, err
+			return nil, fail(err)
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
-				out[p.subject] = keyResult{err: r.unwrapError(p.rec, res[i].Err)}
+				out[p.subject] = settle(p.subject, p.id, nil, r.unwrapError(p.rec, res[i].Err))
 				continue
 			}
 			keys, err := parseKeys(res[i].Data)
 			subjectkey.Zero(res[i].Data)
-			out[p.subject] = r.cached(p.subject, p.id, keys, err, gen)
+			out[p.subject] = settle(p.subject, p.id, keys, err)
 		}
 	}
 
@@ -261,7 +363,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		bundles := make([]*subjectkey.Bundle, len(chunk))
 		reqs := make([]kms.Request, len(chunk))
 		for i, p := range chunk {
-			bundle, raw, err := newBundle()
+			bundle, raw, err := newBundle(subjectkey.New)
 			if err != nil {
 				return nil, err
 			}
@@ -274,15 +376,15 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 			subjectkey.Zero(req.Data)
 		}
 		if err != nil {
-			return nil, err
+			return nil, fail(err)
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
-				out[p.subject] = keyResult{err: fmt.Errorf("pii: wrap new subject key: %w", res[i].Err)}
+				out[p.subject] = settle(p.subject, p.id, nil, fmt.Errorf("pii: wrap new subject key: %w", res[i].Err))
 				continue
 			}
 			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = r.cached(p.subject, p.id, keys, err, gen)
+			out[p.subject] = settle(p.subject, p.id, keys, err)
 		}
 	}
 	return out, nil
@@ -303,15 +405,15 @@ func checkBatch(what string, n int, res []kms.Result, err error) ([]kms.Result, 
 }
 
 // cached caches a freshly loaded key and returns the result to report.
-func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error, gen uint64) keyResult {
+func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error, ticket uint64) keyResult {
 	if errors.Is(err, ErrForgotten) {
-		r.cache.forget(subject)
+		r.cache.forgetLoaded(subject, id, ticket)
 	}
 	if err != nil {
 		return keyResult{err: err}
 	}
-	if !r.cache.put(subject, id, keys, gen) {
-		return keyResult{err: ErrForgotten}
+	if err := r.cache.put(subject, id, keys, ticket); err != nil {
+		return keyResult{err: err}
 	}
 	return keyResult{keys: keys}
 }
@@ -371,6 +473,13 @@ func (r *keyring) checkEmpty(ctx context.Context) error {
 
 // setGlobal installs the global keys and the keys derived from them.
 func (r *keyring) setGlobal(keys *subjectkey.Keys) error {
+	if r.tokenKey != 0 {
+		pinned, err := keys.WithTokenKey(r.tokenKey)
+		if err != nil {
+			return fmt.Errorf("pii: %w", err)
+		}
+		keys = pinned
+	}
 	mk, err := keys.PRF.ComputePrimaryPRF([]byte(tombstoneMACLabel), 32)
 	if err != nil {
 		return fmt.Errorf("pii: derive tombstone key: %w", err)

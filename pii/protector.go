@@ -51,6 +51,12 @@ type config struct {
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int
 	noInit               bool
+
+	watcherErrors   func(error)
+	failClosed      bool
+	failClosedAfter time.Duration
+	maxBundle       int
+	tokenKey        uint32
 }
 
 // Option configures a Protector.
@@ -138,6 +144,36 @@ func WithErasedPlaceholder(placeholder string) Option {
 	return func(c *config) error { c.placeholder = &placeholder; return nil }
 }
 
+// WithMaxBundleSize sets the largest serialized subject key bundle this
+// Protector wraps (RotateSubjectKey fails with a *BundleSizeError past it).
+// The default is DefaultMaxBundleSize (4,096 bytes, AWS KMS's limit); a KEK
+// that states a smaller limit of its own lowers it. Raise it only if every
+// KEK the store may ever move to accepts larger plaintexts (GCP: 64 KiB;
+// Vault: its request size limit).
+func WithMaxBundleSize(n int) Option {
+	return func(c *config) error {
+		if n < 1024 {
+			return fmt.Errorf("pii: max bundle size must be at least 1024 bytes")
+		}
+		c.maxBundle = n
+		return nil
+	}
+}
+
+// WithGlobalTokenKey makes the Protector make and read scope=global tokens
+// with the global token key id (see GlobalTokenKeys) instead of the
+// current one: to read tokens made before RotateGlobalTokenKey while
+// re-tokenizing them. New fails if the global keys have no such key.
+func WithGlobalTokenKey(id uint32) Option {
+	return func(c *config) error {
+		if id == 0 {
+			return fmt.Errorf("pii: global token key id must not be 0")
+		}
+		c.tokenKey = id
+		return nil
+	}
+}
+
 // WithoutInit makes New never create the global keys: on a key store
 // without them it fails with ErrNotInitialized (an empty store) or
 // ErrGlobalKeysMissing. Tools that only inspect a store (`fieldcrypt
@@ -181,6 +217,13 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		batchSize:    c.batchSize,
 		retention:    c.retention,
 		now:          c.now,
+		maxBundle:    c.maxBundle,
+		tokenKey:     c.tokenKey,
+		watch:        &watchState{now: c.now, onError: c.watcherErrors, failClose: c.failClosed, failAfter: c.failClosedAfter},
+	}
+	watcher, hasWatcher := store.(keystore.ErasureWatcher)
+	if c.failClosed && !hasWatcher {
+		return nil, ErrNoWatcher
 	}
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
@@ -198,25 +241,10 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		requireRecordBinding: c.requireRecordBinding,
 		maxValueSize:         c.maxValueSize,
 	}
-	if w, ok := store.(keystore.ErasureWatcher); ok {
-		p.watch(w)
+	if hasWatcher {
+		p.watch(watcher)
 	}
 	return p, nil
-}
-
-// watch evicts subjects erased by other processes as soon as the store
-// announces it, until Close.
-func (p *Protector) watch(w keystore.ErasureWatcher) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stopWatch, p.watchDone = cancel, make(chan struct{})
-	go func() {
-		defer close(p.watchDone)
-		w.WatchErasures(ctx, keystore.ErasureEvents{
-			Erased:    func(id string) { p.ring.cache.forgetID(id) },
-			Listening: p.ring.cache.dropKeys,
-			Lost:      func(error) { p.ring.cache.dropKeys() },
-		})
-	}()
 }
 
 // Close stops the Protector's background work: with a key store that

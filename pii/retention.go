@@ -57,36 +57,55 @@ func (p *Protector) SetRetention(ctx context.Context, subject string, until time
 // on the store's records directly, so an operator can run it from
 // `fieldcrypt keys expire`.
 func (p *Protector) Expire(ctx context.Context, now time.Time, progress func(erased int)) ([]Receipt, error) {
-	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, p.ring.cache.forgetID)
+	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, func(id string) { p.ring.cache.markErased("", id, true) })
 }
 
 // expire is Expire on a bare store; onErase is told each erased record ID.
-func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string) bool) ([]Receipt, error) {
+//
+// Each record is erased by DeleteExpired, which re-checks its deadline in
+// the deleting step: a retention extended (or lifted) after the scan is
+// respected, and the record skipped. Skipped records, and the global
+// record (never erased, whatever deadline it carries), are remembered for
+// the rest of the run and scanned past, so every round either erases or
+// skips a record it has not seen before, or ends the run.
+func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string)) ([]Receipt, error) {
 	var out []Receipt
+	skipped := map[string]bool{}
+	at := now.UTC().Truncate(time.Microsecond)
 	for {
-		recs, err := store.ScanExpired(ctx, now, batch)
+		recs, err := store.ScanExpired(ctx, now, batch+len(skipped))
 		if err != nil {
 			return out, fmt.Errorf("pii: expire: %w", err)
 		}
-		if len(recs) == 0 {
-			return out, nil
-		}
+		fresh := false
 		for _, rec := range recs {
-			if rec.ID == globalRecordID {
-				continue // never expires (and never has a deadline)
+			if skipped[rec.ID] {
+				continue
 			}
-			at := now.UTC().Truncate(time.Microsecond)
-			d, err := store.Delete(ctx, keystore.Tombstone{ID: rec.ID, ErasedAt: at, Reason: "retention"})
-			removed, found := d.Removed, d.Found
-			if err != nil {
+			fresh = true
+			if rec.ID == globalRecordID {
+				skipped[rec.ID] = true // never expires
+				continue
+			}
+			d, err := store.DeleteExpired(ctx, keystore.Tombstone{ID: rec.ID, ErasedAt: at, Reason: "retention"}, now)
+			switch {
+			case errors.Is(err, keystore.ErrConflict):
+				skipped[rec.ID] = true // retention changed since the scan
+				continue
+			case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrTombstoned):
+				continue // erased meanwhile by someone else
+			case err != nil:
 				return out, fmt.Errorf("pii: expire: %w", err)
 			}
 			if onErase != nil {
 				onErase(rec.ID)
 			}
-			if found {
-				out = append(out, Receipt{Subject: rec.ID, KeyIDs: removed.KeyIDs, KEKID: removed.KEKID, ErasedAt: at, Reason: "retention"})
+			if d.Found {
+				out = append(out, Receipt{Subject: rec.ID, KeyIDs: d.Removed.KeyIDs, KEKID: d.Removed.KEKID, ErasedAt: at, Reason: "retention"})
 			}
+		}
+		if !fresh {
+			return out, nil
 		}
 		if progress != nil {
 			progress(len(out))

@@ -3,18 +3,31 @@
 //
 // A bundle is three Tink keysets:
 //
-//	AEAD   AES-256-GCM   `pii:"encrypt"` fields; rotation adds a new primary
+//	AEAD   AES-256-GCM   `pii:"encrypt"` fields; rotation adds a new primary,
+//	                     pruning (PruneAEAD) removes retired keys
 //	DAEAD  AES-SIV       `pii:"encrypt,deterministic"` fields; never rotated,
 //	                     so equal values keep giving equal ciphertexts
-//	PRF    HMAC-SHA256   derived keys (subject references for the global
-//	                     bundle; token and index keys later); never rotated
+//	PRF    HMAC-SHA256   derived keys: the subject's FF1 token key; for the
+//	                     global bundle, the addressing key (record IDs) and
+//	                     the tombstone MAC key; never rotated
+//	TOKEN  HMAC-SHA256   global bundles only (those made before it was
+//	                     introduced lack it): the
+//	                     global FF1 token key, independent of the addressing
+//	                     key; rotatable (RotateTokenKey)
+//
+// A global bundle without a TOKEN keyset (made by an older release) derives
+// its token key from PRF, as before; RotateTokenKey adds one (see the pii
+// package for re-tokenizing).
 //
 // # Serialized form (before wrapping)
 //
 //	"FCKB" VERSION(1 byte = 1) COUNT(1 byte)
 //	COUNT times: PURPOSE(1 byte) LEN(4 bytes, big-endian) TINK-BINARY-KEYSET
 //
-// PURPOSE is 'a' (AEAD), 'd' (DAEAD) or 'p' (PRF); each appears once.
+// PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF) or 't' (TOKEN); each appears
+// at most once, and all but 't' must appear. (Releases before TOKEN reject a
+// bundle with 't' as corrupt: a store whose global bundle has one cannot be
+// opened by them.)
 //
 // The serialized form holds plaintext key material. It exists only between
 // generation or unwrapping and the next step, and is zeroed after use on a
@@ -26,6 +39,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -46,6 +60,9 @@ type Keys struct {
 	PRF    *prf.Set
 	KeyIDs []uint32 // ids of every key in the bundle (not secret)
 
+	tokenPRF   *prf.Set // the TOKEN keyset, if any; else PRF makes tokens
+	tokenKeyID uint32   // the token key pinned by WithTokenKey; 0: primary
+
 	tokenOnce sync.Once
 	tokenizer *tokenize.Tokenizer
 	tokenErr  error
@@ -56,7 +73,22 @@ type Keys struct {
 // destroys the token key too. It is built on first use and kept.
 func (k *Keys) Tokenizer() (*tokenize.Tokenizer, error) {
 	k.tokenOnce.Do(func() {
-		raw, err := k.PRF.ComputePrimaryPRF([]byte("fieldcrypt/token-key/v1"), 32)
+		set := k.PRF
+		if k.tokenPRF != nil {
+			set = k.tokenPRF
+		}
+		if _, legacy := k.PRF.PRFs[k.tokenKeyID]; legacy && k.tokenKeyID != 0 {
+			set = k.PRF // the token key of a bundle from before TOKEN
+		}
+		var raw []byte
+		var err error
+		if k.tokenKeyID == 0 {
+			raw, err = set.ComputePrimaryPRF([]byte("fieldcrypt/token-key/v1"), 32)
+		} else if f, ok := set.PRFs[k.tokenKeyID]; ok {
+			raw, err = f.ComputePRF([]byte("fieldcrypt/token-key/v1"), 32)
+		} else {
+			err = fmt.Errorf("no token key %d", k.tokenKeyID)
+		}
 		if err != nil {
 			k.tokenErr = fmt.Errorf("subjectkey: derive token key: %w", err)
 			return
@@ -72,6 +104,33 @@ func (k *Keys) Tokenizer() (*tokenize.Tokenizer, error) {
 	return k.tokenizer, k.tokenErr
 }
 
+// TokenKeyIDs lists the ids of the keys that can make tokens, and the one
+// Tokenizer uses unless pinned (the primary). For a bundle without a TOKEN
+// keyset they are the PRF's.
+func (k *Keys) TokenKeyIDs() (ids []uint32, primary uint32) {
+	set := k.PRF
+	if k.tokenPRF != nil {
+		set = k.tokenPRF
+	}
+	for id := range set.PRFs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, set.PrimaryID
+}
+
+// WithTokenKey returns keys whose Tokenizer uses the token key id instead
+// of the primary (to read tokens made before a token key rotation). id may
+// also be the PRF's key (the token key of a bundle from before TOKEN was
+// added). It fails if there is no such key.
+func (k *Keys) WithTokenKey(id uint32) (*Keys, error) {
+	ids, _ := k.TokenKeyIDs()
+	if _, legacy := k.PRF.PRFs[id]; !slices.Contains(ids, id) && !legacy {
+		return nil, fmt.Errorf("subjectkey: no token key %d", id)
+	}
+	return &Keys{AEAD: k.AEAD, DAEAD: k.DAEAD, PRF: k.PRF, KeyIDs: k.KeyIDs, tokenPRF: k.tokenPRF, tokenKeyID: id}, nil
+}
+
 // String never reveals key material.
 func (k *Keys) String() string { return "subjectkey.Keys([redacted])" }
 
@@ -81,6 +140,7 @@ func (k *Keys) GoString() string { return k.String() }
 // Bundle is the set of keysets of one subject, as handles.
 type Bundle struct {
 	aead, daead, prf *keyset.Handle
+	token            *keyset.Handle // optional (global bundles)
 }
 
 // ErrCorrupt reports a serialized bundle that cannot be parsed. Since the
@@ -110,17 +170,70 @@ func New() (*Bundle, error) {
 	return &Bundle{aead: a, daead: d, prf: p}, nil
 }
 
+// NewGlobal generates a global bundle: New's keysets, and a TOKEN keyset
+// for global tokens, independent of the PRF that addresses records.
+func NewGlobal() (*Bundle, error) {
+	b, err := New()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.RotateTokenKey(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// HasTokenKey reports whether the bundle has a TOKEN keyset.
+func (b *Bundle) HasTokenKey() bool { return b.token != nil }
+
+// RotateTokenKey adds a new token key and makes it the primary, creating
+// the TOKEN keyset if the bundle has none (which moves tokens off the PRF).
+// Tokens made with the previous key no longer detokenize with the new
+// primary: they must be re-tokenized (Keys.WithTokenKey reads them). It
+// returns the new key's id.
+func (b *Bundle) RotateTokenKey() (uint32, error) {
+	if b.token == nil {
+		h, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
+		if err != nil {
+			return 0, fmt.Errorf("subjectkey: generate token key: %w", err)
+		}
+		b.token = h
+		return h.KeysetInfo().GetPrimaryKeyId(), nil
+	}
+	m := keyset.NewManagerFromHandle(b.token)
+	id, err := m.Add(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate token key: %w", err)
+	}
+	if err := m.SetPrimary(id); err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate token key: %w", err)
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return 0, fmt.Errorf("subjectkey: rotate token key: %w", err)
+	}
+	b.token = h
+	return id, nil
+}
+
 // Marshal serializes the bundle. The result holds plaintext keys: wrap it
 // and zero it (Zero) at once.
 func (b *Bundle) Marshal() ([]byte, error) {
 	var out bytes.Buffer
-	out.WriteString(magic)
-	out.WriteByte(version)
-	out.WriteByte(3)
-	for _, part := range []struct {
+	parts := []struct {
 		purpose byte
 		h       *keyset.Handle
-	}{{'a', b.aead}, {'d', b.daead}, {'p', b.prf}} {
+	}{{'a', b.aead}, {'d', b.daead}, {'p', b.prf}}
+	if b.token != nil {
+		parts = append(parts, struct {
+			purpose byte
+			h       *keyset.Handle
+		}{'t', b.token})
+	}
+	out.WriteString(magic)
+	out.WriteByte(version)
+	out.WriteByte(byte(len(parts)))
+	for _, part := range parts {
 		var ks bytes.Buffer
 		if err := insecurecleartextkeyset.Write(part.h, keyset.NewBinaryWriter(&ks)); err != nil {
 			return nil, fmt.Errorf("subjectkey: serialize: %w", err)
@@ -169,6 +282,8 @@ func Parse(data []byte) (*Bundle, error) {
 			slot = &b.daead
 		case 'p':
 			slot = &b.prf
+		case 't':
+			slot = &b.token
 		default:
 			return nil, fmt.Errorf("%w: unknown purpose %q", ErrCorrupt, purpose)
 		}
@@ -200,13 +315,22 @@ func (b *Bundle) Keys() (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subjectkey: PRF keyset: %w", err)
 	}
-	return &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}, nil
+	k := &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}
+	if b.token != nil {
+		if k.tokenPRF, err = prf.NewPRFSet(b.token); err != nil {
+			return nil, fmt.Errorf("subjectkey: token keyset: %w", err)
+		}
+	}
+	return k, nil
 }
 
 // KeyIDs lists the ids of every key in the bundle.
 func (b *Bundle) KeyIDs() []uint32 {
 	var ids []uint32
-	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf} {
+	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf, b.token} {
+		if h == nil {
+			continue
+		}
 		for _, k := range h.KeysetInfo().GetKeyInfo() {
 			ids = append(ids, k.GetKeyId())
 		}
@@ -231,6 +355,56 @@ func (b *Bundle) RotateAEAD() (uint32, error) {
 	}
 	b.aead = h
 	return id, nil
+}
+
+// AEADKeyIDs lists the ids of the AES-256-GCM keys, oldest first (the
+// last rotation's key, the primary, is normally last).
+func (b *Bundle) AEADKeyIDs() []uint32 {
+	var ids []uint32
+	for _, k := range b.aead.KeysetInfo().GetKeyInfo() {
+		ids = append(ids, k.GetKeyId())
+	}
+	return ids
+}
+
+// PruneAEAD removes retired AES-256-GCM keys, keeping the primary and the
+// newest others, keep keys in all (keep >= 1). It returns the ids it
+// removed. Whatever was sealed under a removed key can no longer be opened:
+// re-seal it first. The deterministic and PRF keys are never pruned (they
+// are never rotated).
+func (b *Bundle) PruneAEAD(keep int) ([]uint32, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("subjectkey: prune: must keep at least the primary key")
+	}
+	info := b.aead.KeysetInfo()
+	primary := info.GetPrimaryKeyId()
+	keys := info.GetKeyInfo()
+	m := keyset.NewManagerFromHandle(b.aead)
+	kept := 1 // the primary
+	var removed []uint32
+	for i := len(keys) - 1; i >= 0; i-- {
+		id := keys[i].GetKeyId()
+		if id == primary {
+			continue
+		}
+		if kept < keep {
+			kept++
+			continue
+		}
+		if err := m.Delete(id); err != nil {
+			return nil, fmt.Errorf("subjectkey: prune: %w", err)
+		}
+		removed = append(removed, id)
+	}
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("subjectkey: prune: %w", err)
+	}
+	b.aead = h
+	return removed, nil
 }
 
 // WrapAssociatedData is the associated data a KEK binds to the wrapped
