@@ -160,6 +160,21 @@ type Deletion struct {
 	AlreadyTombstoned bool
 }
 
+// CheckExpired is DeleteExpired's condition, for stores to apply inside
+// their deleting step: nil if the record exists, has no tombstone and its
+// RetainUntil is set and not after now.
+func CheckExpired(rec Record, found, tombstoned bool, now time.Time) error {
+	switch {
+	case tombstoned:
+		return ErrTombstoned
+	case !found:
+		return ErrNotFound
+	case rec.RetainUntil.IsZero() || rec.RetainUntil.After(now):
+		return fmt.Errorf("%w: the record's retention was changed", ErrConflict)
+	}
+	return nil
+}
+
 // ErasureWatcher is implemented by stores that can tell a process at once
 // when any process erases a record (keystore/postgres, with LISTEN/NOTIFY).
 // A Protector on such a store evicts erased keys from its cache within

@@ -401,15 +401,7 @@ func (s *Store) Delete(ctx context.Context, t keystore.Tombstone) (keystore.Dele
 // DeleteExpired implements keystore.Store.
 func (s *Store) DeleteExpired(ctx context.Context, t keystore.Tombstone, now time.Time) (keystore.Deletion, error) {
 	return s.delete(ctx, t, func(rec keystore.Record, found, tombstoned bool) error {
-		switch {
-		case tombstoned:
-			return keystore.ErrTombstoned
-		case !found:
-			return keystore.ErrNotFound
-		case rec.RetainUntil.IsZero() || rec.RetainUntil.After(now):
-			return fmt.Errorf("%w: the record's retention was changed", keystore.ErrConflict)
-		}
-		return nil
+		return keystore.CheckExpired(rec, found, tombstoned, now)
 	})
 }
 
