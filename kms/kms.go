@@ -12,6 +12,9 @@
 //   - [Batcher]: many wraps or unwraps in one round trip (Vault's batch_input).
 //   - [Rewrapper]: re-encrypt wrapped keys under the newest key version
 //     inside the backend (Vault's rewrap), without the plaintext leaving it.
+//   - [PlaintextLimiter]: the largest plaintext the backend wraps (AWS KMS
+//     4 KiB, Cloud KMS 64 KiB), so that callers refuse a larger key bundle
+//     before the call instead of learning it from the backend.
 //
 // Errors returned by a backend wrap exactly one of [ErrUnavailable],
 // [ErrRefused] or [ErrAuthentication], so callers can decide with [errors.Is]
@@ -81,6 +84,15 @@ type Batcher interface {
 type Rewrapper interface {
 	KEK
 	Rewrap(ctx context.Context, reqs []Request) ([]Result, error)
+}
+
+// PlaintextLimiter is implemented by KEKs whose backend refuses plaintexts
+// above a fixed size. MaxPlaintextSize returns that size in bytes; Encrypt of
+// anything larger fails with an error wrapping [ErrRefused] without calling
+// the backend.
+type PlaintextLimiter interface {
+	KEK
+	MaxPlaintextSize() int
 }
 
 // The error classes. Every error a backend returns wraps exactly one of them.

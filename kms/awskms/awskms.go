@@ -96,8 +96,21 @@ func encryptionContext(ad []byte) map[string]string {
 // noSDKRetries leaves retrying to the KEK's policy.
 func noSDKRetries(o *awskms.Options) { o.Retryer = aws.NopRetryer{} }
 
-// Encrypt wraps plaintext.
+// MaxPlaintextSize is the largest plaintext Encrypt wraps: AWS KMS Encrypt accepts at most 4,096 bytes of plaintext.
+const MaxPlaintextSize = 4096
+
+// MaxPlaintextSize implements [kms.PlaintextLimiter].
+func (k *KEK) MaxPlaintextSize() int { return MaxPlaintextSize }
+
+// errTooLarge is returned, wrapped, for a plaintext the backend would refuse.
+var errTooLarge = fmt.Errorf("plaintext larger than %d bytes", MaxPlaintextSize)
+
+// Encrypt wraps plaintext. A plaintext longer than MaxPlaintextSize is
+// refused (kms.ErrRefused) before any call to the backend.
 func (k *KEK) Encrypt(ctx context.Context, plaintext, associatedData []byte) ([]byte, error) {
+	if len(plaintext) > MaxPlaintextSize {
+		return nil, k.fail("encrypt", kms.Classify(kms.ErrRefused, errTooLarge))
+	}
 	var out *awskms.EncryptOutput
 	err := k.retry.Do(ctx, func(ctx context.Context) error {
 		var err error

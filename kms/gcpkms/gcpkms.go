@@ -98,8 +98,21 @@ var noClientRetries = gax.WithRetry(func() gax.Retryer { return nil })
 
 var errCorrupted = kms.Classify(kms.ErrUnavailable, errors.New("Cloud KMS request or response corrupted in transit (CRC32C mismatch)"))
 
-// Encrypt wraps plaintext.
+// MaxPlaintextSize is the largest plaintext Encrypt wraps: Cloud KMS Encrypt accepts at most 64 KiB (65,536 bytes) of plaintext.
+const MaxPlaintextSize = 65536
+
+// MaxPlaintextSize implements [kms.PlaintextLimiter].
+func (k *KEK) MaxPlaintextSize() int { return MaxPlaintextSize }
+
+// errTooLarge is returned, wrapped, for a plaintext the backend would refuse.
+var errTooLarge = fmt.Errorf("plaintext larger than %d bytes", MaxPlaintextSize)
+
+// Encrypt wraps plaintext. A plaintext longer than MaxPlaintextSize is
+// refused (kms.ErrRefused) before any call to the backend.
 func (k *KEK) Encrypt(ctx context.Context, plaintext, associatedData []byte) ([]byte, error) {
+	if len(plaintext) > MaxPlaintextSize {
+		return nil, k.fail("encrypt", kms.Classify(kms.ErrRefused, errTooLarge))
+	}
 	var out []byte
 	err := k.retry.Do(ctx, func(ctx context.Context) error {
 		resp, err := k.client.Encrypt(ctx, &kmspb.EncryptRequest{
