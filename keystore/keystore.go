@@ -11,7 +11,9 @@
 // [github.com/fieldcrypt/fieldcrypt/keystore/postgres] (shared by many
 // processes, which it tells of every erasure at once).
 // Every implementation passes the conformance suite in
-// [github.com/fieldcrypt/fieldcrypt/keystore/storetest].
+// [github.com/fieldcrypt/fieldcrypt/keystore/storetest], and implements
+// Readdresser (moving a record and its tombstone to a new ID in one step,
+// for the rotation of the addressing key).
 package keystore
 
 import (

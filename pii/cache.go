@@ -62,8 +62,11 @@ type mark struct {
 }
 
 type cacheEntry struct {
-	subject   string
-	id        string // key store record ID, if known
+	subject string
+	// ids are the key store record IDs of the subject, if known: one, or
+	// while the store is being re-addressed (see readdress.go), its address
+	// under every live generation of the addressing key, newest first.
+	ids       []string
 	keys      *subjectkey.Keys
 	forgotten bool
 	expires   time.Time
@@ -141,17 +144,22 @@ func (c *keyCache) pruneMarks() {
 	}
 }
 
-// changedSince reports whether id was marked after ticket (or marks were
-// dropped), and if so whether the latest mark is an erasure.
-func (c *keyCache) changedSince(id string, ticket uint64) (changed, erased bool) {
+// changedSince reports whether any of ids was marked after ticket (or
+// marks were dropped), and if so whether the latest such mark is an
+// erasure.
+func (c *keyCache) changedSince(ids []string, ticket uint64) (changed, erased bool) {
 	if ticket < c.floor {
 		return true, false
 	}
-	m, ok := c.marks[id]
-	if !ok || m.seq <= ticket {
-		return false, false
+	var latest uint64
+	for _, id := range ids {
+		m, ok := c.marks[id]
+		if !ok || m.seq <= ticket || m.seq < latest {
+			continue
+		}
+		latest, changed, erased = m.seq, true, m.erased
 	}
-	return true, m.erased
+	return changed, erased
 }
 
 // put caches keys for subject, whose key store record is id, loaded under
@@ -161,9 +169,15 @@ func (c *keyCache) changedSince(id string, ticket uint64) (changed, erased bool)
 // the caller loads again. A key loaded before every key was dropped
 // (dropKeys) is returned but not cached.
 func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, ticket uint64) error {
+	return c.putAll(subject, []string{id}, keys, ticket)
+}
+
+// putAll is put for a subject known by several record IDs (every live
+// address): a mark on any of them refuses the load.
+func (c *keyCache) putAll(subject string, ids []string, keys *subjectkey.Keys, ticket uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if changed, erased := c.changedSince(id, ticket); changed {
+	if changed, erased := c.changedSince(ids, ticket); changed {
 		if erased {
 			return ErrForgotten
 		}
@@ -184,7 +198,7 @@ func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, ticket uint64)
 	if c.degraded {
 		ttl = min(ttl, degradedTTL)
 	}
-	c.insert(&cacheEntry{subject: subject, id: id, keys: keys}, ttl)
+	c.insert(&cacheEntry{subject: subject, ids: ids, keys: keys}, ttl)
 	return nil
 }
 
@@ -192,12 +206,17 @@ func (c *keyCache) put(subject, id string, keys *subjectkey.Keys, ticket uint64)
 // erased: a negative entry, unless id changed since (a Readmit raced the
 // load, and the negative entry would be stale).
 func (c *keyCache) forgetLoaded(subject, id string, ticket uint64) {
+	c.forgetLoadedAll(subject, []string{id}, ticket)
+}
+
+// forgetLoadedAll is forgetLoaded for a subject known by several IDs.
+func (c *keyCache) forgetLoadedAll(subject string, ids []string, ticket uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if changed, erased := c.changedSince(id, ticket); changed && !erased {
+	if changed, erased := c.changedSince(ids, ticket); changed && !erased {
 		return
 	}
-	c.negative(subject, id)
+	c.negative(subject, ids)
 }
 
 // markErased records that this process is erasing subject's record id:
@@ -215,7 +234,7 @@ func (c *keyCache) markErased(subject, id string, confirmed bool) {
 		c.remove(el)
 	}
 	if confirmed && subject != "" {
-		c.negative(subject, id)
+		c.negative(subject, []string{id})
 	}
 }
 
@@ -301,24 +320,27 @@ func (c *keyCache) markCount() int {
 	return len(c.marks)
 }
 
-func (c *keyCache) negative(subject, id string) {
+func (c *keyCache) negative(subject string, ids []string) {
 	if el, ok := c.entries[subject]; ok {
 		c.remove(el)
 	}
-	c.insert(&cacheEntry{subject: subject, id: id, forgotten: true}, c.ttl)
+	c.insert(&cacheEntry{subject: subject, ids: ids, forgotten: true}, c.ttl)
 }
 
 func (c *keyCache) insert(e *cacheEntry, ttl time.Duration) {
 	e.expires = c.now().Add(ttl)
 	c.entries[e.subject] = c.lru.PushFront(e)
-	if e.id != "" {
-		if old, ok := c.subjects[e.id]; ok && old != e.subject {
+	for _, id := range e.ids {
+		if id == "" {
+			continue
+		}
+		if old, ok := c.subjects[id]; ok && old != e.subject {
 			// Two subjects cannot share an ID; keep the map exact anyway.
 			if el, ok := c.entries[old]; ok {
 				c.remove(el)
 			}
 		}
-		c.subjects[e.id] = e.subject
+		c.subjects[id] = e.subject
 	}
 	for c.lru.Len() > c.max {
 		c.remove(c.lru.Back())
@@ -328,8 +350,10 @@ func (c *keyCache) insert(e *cacheEntry, ttl time.Duration) {
 func (c *keyCache) remove(el *list.Element) {
 	e := el.Value.(*cacheEntry)
 	delete(c.entries, e.subject)
-	if e.id != "" && c.subjects[e.id] == e.subject {
-		delete(c.subjects, e.id)
+	for _, id := range e.ids {
+		if id != "" && c.subjects[id] == e.subject {
+			delete(c.subjects, id)
+		}
 	}
 	c.lru.Remove(el)
 }

@@ -10,11 +10,17 @@ import (
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
 
-// Receipt is the proof of one erasure. It holds no personal data: the
-// subject appears only as a keyed hash, which can be recomputed from the
-// subject identifier by whoever holds the global keys.
+// Receipt is the proof of one erasure. The subject appears only as a keyed
+// hash, which can be recomputed from the subject identifier by whoever
+// holds the global keys: the hash is pseudonymous personal data (GDPR Art.
+// 4(5)), not anonymous, and must be protected as such. Receipts keep the
+// address they were made under: one made before RotateAddressingKey holds
+// the old address, which a leaked old addressing key can still link to a
+// guessed identifier. While a re-addressing is in progress, one Forget may
+// write two receipts (the tombstone's at the newest address, and the
+// destroyed keys' when they were still at an older one).
 type Receipt struct {
-	Subject  string    // keyed hash of the subject identifier (its key store ID)
+	Subject  string    // keyed hash of the subject identifier (its key store ID at the time)
 	KeyIDs   []uint32  // the Tink key ids destroyed
 	KEKID    string    // the KEK that had wrapped them
 	ErasedAt time.Time // when the tombstone was written
@@ -33,31 +39,63 @@ type Receipt struct {
 // Other processes sharing the store stop using it when the store tells them
 // (keystore/postgres: at once, by LISTEN/NOTIFY) or, for stores that cannot,
 // when their cache entry expires (see WithKeyCache).
+//
+// While the store is being re-addressed (RotateAddressingKey), Forget
+// writes the tombstone at the subject's newest address and erases whatever
+// is left of the subject at every older one, in the same call.
 func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error) {
 	if subject == "" {
 		return Receipt{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
-	id, err := p.ring.recordID(subject)
+	// Another process may have rotated the addressing key: erase under
+	// the addresses the store uses now.
+	if _, err := p.ring.refresh(ctx); err != nil {
+		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
+	}
+	ids, err := p.ring.addresses(subject)
 	if err != nil {
 		return Receipt{}, err
 	}
+	id := ids[0]
 	at := p.now().UTC().Truncate(time.Microsecond)
 	// Drop the key and refuse every load in flight before the store call,
 	// and again after it (a load may have begun meanwhile): whatever the
 	// store answers, this process stops using the key now. An error may
 	// come after a commit, so it leaves the key dropped; the next use reads
 	// the store's answer.
-	p.ring.cache.markErased(subject, id, false)
+	markAll := func(confirmed bool) {
+		for _, id := range ids {
+			p.ring.cache.markErased(subject, id, confirmed)
+		}
+	}
+	markAll(false)
 	d, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
 	if err != nil {
-		p.ring.cache.markErased(subject, id, false)
+		markAll(false)
 		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
 	}
-	p.ring.cache.markErased(subject, id, true)
 	r := Receipt{Subject: id, ErasedAt: at, Reason: "request"}
 	if d.Found {
 		r.KeyIDs, r.KEKID = d.Removed.KeyIDs, d.Removed.KEKID
 	}
+	// While the store is being re-addressed, the subject's record or
+	// tombstone may still be at an older address: merge each into the
+	// tombstone just written, which erases any record there.
+	for _, old := range ids[1:] {
+		moved, err := p.ring.readdress(ctx, keystore.Move{From: old, To: id})
+		if errors.Is(err, keystore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			markAll(false)
+			return Receipt{}, fmt.Errorf("pii: forget: erase an older address: %w", err)
+		}
+		for _, rec := range moved.Erased {
+			r.KeyIDs = append(r.KeyIDs, rec.KeyIDs...)
+			r.KEKID = rec.KEKID
+		}
+	}
+	markAll(true)
 	if d.AlreadyTombstoned {
 		r.AlreadyErased = true
 		if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
@@ -75,17 +113,23 @@ func (p *Protector) Readmit(ctx context.Context, subject string) error {
 	if subject == "" {
 		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
-	id, err := p.ring.recordID(subject)
+	if _, err := p.ring.refresh(ctx); err != nil {
+		return fmt.Errorf("pii: readmit: %w", err)
+	}
+	ids, err := p.ring.addresses(subject)
 	if err != nil {
 		return err
 	}
-	err = p.ring.store.Readmit(ctx, id)
-	// Whether or not the store call committed: drop any negative entry and
-	// make loads in flight (which may hold the erased key, or a stale
-	// "forgotten") load again. Never ErrForgotten for the TTL.
-	p.ring.cache.markChanged(subject, id, true)
-	if err != nil {
-		return fmt.Errorf("pii: readmit: %w", err)
+	// Every live address: a tombstone not yet re-addressed must go too.
+	for _, id := range ids {
+		err = p.ring.store.Readmit(ctx, id)
+		// Whether or not the store call committed: drop any negative entry
+		// and make loads in flight (which may hold the erased key, or a
+		// stale "forgotten") load again. Never ErrForgotten for the TTL.
+		p.ring.cache.markChanged(subject, id, true)
+		if err != nil {
+			return fmt.Errorf("pii: readmit: %w", err)
+		}
 	}
 	return nil
 }
@@ -143,11 +187,22 @@ func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, chang
 	if subject == "" {
 		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
-	id, err := p.ring.recordID(subject)
-	if err != nil {
-		return err
+	// While the store is being re-addressed the record may move between
+	// our read and our write (the Update then finds nothing): look again.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		id, err := p.ring.locate(ctx, subject)
+		if err != nil {
+			return err
+		}
+		err = p.rewriteID(ctx, subject, id, op, change)
+		if !errors.Is(err, ErrKeyNotFound) || attempt == attempts {
+			return err
+		}
+		if ids, _ := p.ring.addresses(subject); len(ids) == 1 && ids[0] == id {
+			return err
+		}
 	}
-	return p.rewriteID(ctx, subject, id, op, change)
 }
 
 func (p *Protector) rewriteID(ctx context.Context, subject, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {

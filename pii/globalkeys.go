@@ -17,7 +17,9 @@ import (
 //
 // Stores initialized before the two were separated have one key for both;
 // they keep working unchanged. RotateGlobalTokenKey gives them (or any
-// store) a new, independent token key.
+// store) a new, independent token key; RotateAddressingKey (readdress.go)
+// adds a generation to the addressing chain, after which the addressing key
+// and the token key are independent in every store.
 
 // GlobalTokenKeys lists the ids of the global token keys, and the one this
 // Protector uses (the current one, unless WithGlobalTokenKey pinned

@@ -2,9 +2,9 @@ package pii
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -26,7 +26,7 @@ type keyring struct {
 	cache        *keyCache
 	flights      singleflight.Group
 	global       *subjectkey.Keys
-	tombstoneKey []byte // HMAC key of TombstoneMAC, derived from global
+	addr         atomic.Pointer[addressing] // the addressing chain (address.go)
 	watch        *watchState
 	maxBundle    int    // 0: defaultMaxBundle, unless the KEK states its own
 	tokenKey     uint32 // global token key pinned by WithGlobalTokenKey; 0: current
@@ -37,14 +37,16 @@ type keyring struct {
 	now          func() time.Time
 }
 
-// recordID is the key store ID of subject: a keyed hash, so that neither the
-// store nor the KMS ever sees the subject identifier.
+// recordID is the key store ID of subject under the newest generation of
+// the addressing key: a keyed hash, so that neither the store nor the KMS
+// ever sees the subject identifier. While the store is being re-addressed,
+// the subject's record may still be at an older address (addresses, find).
 func (r *keyring) recordID(subject string) (string, error) {
-	mac, err := r.global.PRF.ComputePrimaryPRF([]byte("fieldcrypt/subject/v1\x00"+subject), 32)
+	ids, err := r.addresses(subject)
 	if err != nil {
-		return "", fmt.Errorf("pii: derive subject reference: %w", err)
+		return "", err
 	}
-	return "s." + base64.RawURLEncoding.EncodeToString(mac), nil
+	return ids[0], nil
 }
 
 // get returns the keys of subject, creating them if create is set and there
@@ -116,11 +118,25 @@ func callerDone(ctx context.Context) error {
 func (r *keyring) load(ctx context.Context, subject string, create bool) (*subjectkey.Keys, error) {
 	ticket := r.cache.begin()
 	defer r.cache.end(ticket)
-	id, err := r.recordID(subject)
+	ids, err := r.addresses(subject)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := r.store.Get(ctx, id)
+	rec, id, err := r.find(ctx, ids)
+	if errors.Is(err, keystore.ErrNotFound) {
+		// Before creating a key (or reporting none): has another process
+		// rotated the addressing key (and moved the record)?
+		changed, rerr := r.refresh(ctx)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if changed {
+			if ids, err = r.addresses(subject); err != nil {
+				return nil, err
+			}
+			rec, id, err = r.find(ctx, ids)
+		}
+	}
 	var keys *subjectkey.Keys
 	switch {
 	case err == nil:
@@ -135,12 +151,12 @@ func (r *keyring) load(ctx context.Context, subject string, create bool) (*subje
 		return nil, fmt.Errorf("pii: read subject key: %w", err)
 	}
 	if errors.Is(err, ErrForgotten) {
-		r.cache.forgetLoaded(subject, id, ticket)
+		r.cache.forgetLoadedAll(subject, ids, ticket)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := r.cache.put(subject, id, keys, ticket); err != nil {
+	if err := r.cache.putAll(subject, ids, keys, ticket); err != nil {
 		return nil, err // erased or changed while we were loading
 	}
 	return keys, nil
@@ -298,8 +314,8 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 	}
 	// settle caches one loaded key; if the record changed while loading, the
 	// subject is loaded again on its own.
-	settle := func(subject, id string, keys *subjectkey.Keys, err error) keyResult {
-		res := r.cached(subject, id, keys, err, ticket)
+	settle := func(subject string, ids []string, keys *subjectkey.Keys, err error) keyResult {
+		res := r.cached(subject, ids, keys, err, ticket)
 		if errors.Is(res.err, ErrKeysChanged) {
 			keys, err := r.get(callerCtx, subject, create)
 			return keyResult{keys, err}
@@ -312,23 +328,39 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 
 	type pending struct {
 		subject, id string
+		ids         []string // every live address, newest first
 		rec         keystore.Record
 	}
 	var toUnwrap, toCreate []pending
+	refreshed := false
 	for _, s := range subjects {
-		id, err := r.recordID(s)
+		ids, err := r.addresses(s)
 		if err != nil {
 			return nil, err
 		}
-		rec, err := r.store.Get(ctx, id)
+		rec, id, err := r.find(ctx, ids)
+		if errors.Is(err, keystore.ErrNotFound) && !refreshed {
+			// As in load: was the addressing key rotated elsewhere?
+			refreshed = true
+			changed, rerr := r.refresh(ctx)
+			if rerr != nil {
+				return nil, fail(rerr)
+			}
+			if changed {
+				if ids, err = r.addresses(s); err != nil {
+					return nil, err
+				}
+				rec, id, err = r.find(ctx, ids)
+			}
+		}
 		switch {
 		case err == nil:
-			toUnwrap = append(toUnwrap, pending{s, id, rec})
+			toUnwrap = append(toUnwrap, pending{s, id, ids, rec})
 		case errors.Is(err, keystore.ErrTombstoned):
-			r.cache.forgetLoaded(s, id, ticket)
+			r.cache.forgetLoadedAll(s, ids, ticket)
 			out[s] = keyResult{err: ErrForgotten}
 		case errors.Is(err, keystore.ErrNotFound) && create:
-			toCreate = append(toCreate, pending{subject: s, id: id})
+			toCreate = append(toCreate, pending{subject: s, id: id, ids: ids})
 		case errors.Is(err, keystore.ErrNotFound):
 			out[s] = keyResult{err: ErrKeyNotFound}
 		default:
@@ -349,12 +381,12 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
-				out[p.subject] = settle(p.subject, p.id, nil, r.unwrapError(p.rec, res[i].Err))
+				out[p.subject] = settle(p.subject, p.ids, nil, r.unwrapError(p.rec, res[i].Err))
 				continue
 			}
 			keys, err := parseKeys(res[i].Data)
 			subjectkey.Zero(res[i].Data)
-			out[p.subject] = settle(p.subject, p.id, keys, err)
+			out[p.subject] = settle(p.subject, p.ids, keys, err)
 		}
 	}
 
@@ -380,11 +412,11 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		}
 		for i, p := range chunk {
 			if res[i].Err != nil {
-				out[p.subject] = settle(p.subject, p.id, nil, fmt.Errorf("pii: wrap new subject key: %w", res[i].Err))
+				out[p.subject] = settle(p.subject, p.ids, nil, fmt.Errorf("pii: wrap new subject key: %w", res[i].Err))
 				continue
 			}
 			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = settle(p.subject, p.id, keys, err)
+			out[p.subject] = settle(p.subject, p.ids, keys, err)
 		}
 	}
 	return out, nil
@@ -405,14 +437,14 @@ func checkBatch(what string, n int, res []kms.Result, err error) ([]kms.Result, 
 }
 
 // cached caches a freshly loaded key and returns the result to report.
-func (r *keyring) cached(subject, id string, keys *subjectkey.Keys, err error, ticket uint64) keyResult {
+func (r *keyring) cached(subject string, ids []string, keys *subjectkey.Keys, err error, ticket uint64) keyResult {
 	if errors.Is(err, ErrForgotten) {
-		r.cache.forgetLoaded(subject, id, ticket)
+		r.cache.forgetLoadedAll(subject, ids, ticket)
 	}
 	if err != nil {
 		return keyResult{err: err}
 	}
-	if err := r.cache.put(subject, id, keys, ticket); err != nil {
+	if err := r.cache.putAll(subject, ids, keys, ticket); err != nil {
 		return keyResult{err: err}
 	}
 	return keyResult{keys: keys}
@@ -441,7 +473,7 @@ func (r *keyring) loadGlobal(ctx context.Context, init bool) error {
 	if err != nil {
 		return fmt.Errorf("pii: load global keys: %w", err)
 	}
-	return r.setGlobal(keys)
+	return r.setGlobal(keys, rec)
 }
 
 // checkEmpty returns nil if the store holds nothing at all, and
@@ -471,8 +503,9 @@ func (r *keyring) checkEmpty(ctx context.Context) error {
 	return nil
 }
 
-// setGlobal installs the global keys and the keys derived from them.
-func (r *keyring) setGlobal(keys *subjectkey.Keys) error {
+// setGlobal installs the global keys, read from rec (zero if they were
+// just created), and the keys derived from them.
+func (r *keyring) setGlobal(keys *subjectkey.Keys, rec keystore.Record) error {
 	if r.tokenKey != 0 {
 		pinned, err := keys.WithTokenKey(r.tokenKey)
 		if err != nil {
@@ -480,10 +513,11 @@ func (r *keyring) setGlobal(keys *subjectkey.Keys) error {
 		}
 		keys = pinned
 	}
-	mk, err := keys.PRF.ComputePrimaryPRF([]byte(tombstoneMACLabel), 32)
+	a, err := newAddressing(keys, rec)
 	if err != nil {
-		return fmt.Errorf("pii: derive tombstone key: %w", err)
+		return err
 	}
-	r.global, r.tombstoneKey = keys, mk
+	r.global = keys
+	r.addr.Store(a)
 	return nil
 }

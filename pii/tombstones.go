@@ -16,11 +16,11 @@ const tombstoneMACLabel = "fieldcrypt/tombstone-mac/v1"
 // TombstoneMAC authenticates a tombstone for export (`fieldcrypt
 // export-tombstones`), so that a file of tombstones can be checked before
 // it is re-applied to a restored store: HMAC-SHA256, under a key derived
-// from the global keys with its own label, over a length-prefixed encoding
+// from the newest addressing key (see RotateAddressingKey) with its own label, over a length-prefixed encoding
 // of the tombstone's ID, ErasedAt (UTC, in microseconds) and Reason. Only
 // holders of the same global keys can compute or verify it.
 func (p *Protector) TombstoneMAC(t keystore.Tombstone) []byte {
-	m := hmac.New(sha256.New, p.ring.tombstoneKey)
+	m := hmac.New(sha256.New, p.ring.addr.Load().tombstoneKey)
 	m.Write(tombstoneMessage(t))
 	return m.Sum(nil)
 }

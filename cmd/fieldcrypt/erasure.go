@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,15 +22,12 @@ import (
 const globalRecordID = "fieldcrypt.global"
 
 // isSubjectID reports whether id is the ID of a subject's record: "s."
-// and the unpadded base64url of a 32-byte keyed hash (43 characters, in
-// canonical form).
+// (or "s<generation>." after a rotation of the addressing key) and the
+// unpadded base64url of a 32-byte keyed hash (43 characters, in canonical
+// form).
 func isSubjectID(id string) bool {
-	rest, ok := strings.CutPrefix(id, "s.")
-	if !ok || len(rest) != 43 {
-		return false
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
-	return err == nil && len(b) == 32
+	_, ok := pii.Generation(id)
+	return ok
 }
 
 // openProtector opens the KEK and a Protector on s that never creates the

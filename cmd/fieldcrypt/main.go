@@ -10,6 +10,7 @@
 //	fieldcrypt keys export-tombstones    --store STORE --kek KEK [--out FILE]
 //	fieldcrypt keys reapply-tombstones   --store STORE --kek KEK [--from FILE] [--dry-run] [--yes] [--unauthenticated]
 //	fieldcrypt keys vacuum               --store STORE
+//	fieldcrypt keys readdress            --store STORE --kek KEK [--rotate] [--dry-run] [--batch N]
 //
 // STORE is sqlite:PATH or a postgres:// (or postgresql://) URL; --store
 // defaults to $FIELDCRYPT_STORE, so that a database password need not be on
@@ -68,6 +69,7 @@ var commands = []command{
 	{"keys", "export-tombstones", "write every tombstone as authenticated JSON lines, to keep outside the store's backups", cmdExportTombstones},
 	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
 	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
+	{"keys", "readdress", "after a leak of the addressing key: --rotate, then move every record to its new address (resumable, --dry-run)", cmdReaddress},
 }
 
 // Exit codes.

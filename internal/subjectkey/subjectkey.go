@@ -14,6 +14,11 @@
 //	                     introduced lack it): the
 //	                     global FF1 token key, independent of the addressing
 //	                     key; rotatable (RotateTokenKey)
+//	ADDR   HMAC-SHA256   global bundles whose addressing key was rotated
+//	                     (RotateAddressKey): the chain of re-addressing
+//	                     keys, one per generation, in keyset order; with a
+//	                     GEN part, the oldest generation that may still
+//	                     hold records (see address.go)
 //
 // A global bundle without a TOKEN keyset (made by an older release) derives
 // its token key from PRF, as before; RotateTokenKey adds one (see the pii
@@ -24,10 +29,14 @@
 //	"FCKB" VERSION(1 byte = 1) COUNT(1 byte)
 //	COUNT times: PURPOSE(1 byte) LEN(4 bytes, big-endian) TINK-BINARY-KEYSET
 //
-// PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF) or 't' (TOKEN); each appears
-// at most once, and all but 't' must appear. (Releases before TOKEN reject a
-// bundle with 't' as corrupt: a store whose global bundle has one cannot be
-// opened by them.)
+// PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF), 't' (TOKEN), 'r' (ADDR)
+// or 'g' (GEN); each appears at most once, 'a', 'd' and 'p' must appear,
+// and 'g' appears exactly when 'r' does. GEN is not a keyset: its 4 bytes
+// are the oldest live generation, big-endian, at most the number of ADDR
+// keys. (Releases before TOKEN reject a bundle with 't' as corrupt, and
+// releases before ADDR one with 'r': a store whose global bundle has one
+// cannot be opened by them, which is what keeps a process that does not
+// know the new addresses from writing under the old ones.)
 //
 // The serialized form holds plaintext key material. It exists only between
 // generation or unwrapping and the next step, and is zeroed after use on a
@@ -62,6 +71,9 @@ type Keys struct {
 
 	tokenPRF   *prf.Set // the TOKEN keyset, if any; else PRF makes tokens
 	tokenKeyID uint32   // the token key pinned by WithTokenKey; 0: primary
+
+	addrChain []prf.PRF // re-addressing keys, generation 1 first (global bundles)
+	addrLive  int       // oldest generation that may hold records
 
 	tokenOnce sync.Once
 	tokenizer *tokenize.Tokenizer
@@ -128,7 +140,8 @@ func (k *Keys) WithTokenKey(id uint32) (*Keys, error) {
 	if _, legacy := k.PRF.PRFs[id]; !slices.Contains(ids, id) && !legacy {
 		return nil, fmt.Errorf("subjectkey: no token key %d", id)
 	}
-	return &Keys{AEAD: k.AEAD, DAEAD: k.DAEAD, PRF: k.PRF, KeyIDs: k.KeyIDs, tokenPRF: k.tokenPRF, tokenKeyID: id}, nil
+	return &Keys{AEAD: k.AEAD, DAEAD: k.DAEAD, PRF: k.PRF, KeyIDs: k.KeyIDs, tokenPRF: k.tokenPRF, tokenKeyID: id,
+		addrChain: k.addrChain, addrLive: k.addrLive}, nil
 }
 
 // String never reveals key material.
@@ -141,6 +154,8 @@ func (k *Keys) GoString() string { return k.String() }
 type Bundle struct {
 	aead, daead, prf *keyset.Handle
 	token            *keyset.Handle // optional (global bundles)
+	addr             *keyset.Handle // optional (global bundles): the re-addressing chain
+	addrLive         uint32         // with addr: the oldest live generation
 }
 
 // ErrCorrupt reports a serialized bundle that cannot be parsed. Since the
@@ -230,9 +245,19 @@ func (b *Bundle) Marshal() ([]byte, error) {
 			h       *keyset.Handle
 		}{'t', b.token})
 	}
+	if b.addr != nil {
+		parts = append(parts, struct {
+			purpose byte
+			h       *keyset.Handle
+		}{'r', b.addr})
+	}
 	out.WriteString(magic)
 	out.WriteByte(version)
-	out.WriteByte(byte(len(parts)))
+	count := len(parts)
+	if b.addr != nil {
+		count++ // GEN
+	}
+	out.WriteByte(byte(count))
 	for _, part := range parts {
 		var ks bytes.Buffer
 		if err := insecurecleartextkeyset.Write(part.h, keyset.NewBinaryWriter(&ks)); err != nil {
@@ -244,6 +269,11 @@ func (b *Bundle) Marshal() ([]byte, error) {
 		out.Write(n[:])
 		out.Write(ks.Bytes())
 		Zero(ks.Bytes())
+	}
+	if b.addr != nil {
+		out.WriteByte('g')
+		out.Write([]byte{0, 0, 0, 4})
+		out.Write(binary.BigEndian.AppendUint32(nil, b.addrLive))
 	}
 	return out.Bytes(), nil
 }
@@ -259,6 +289,7 @@ func Parse(data []byte) (*Bundle, error) {
 	count := int(data[len(magic)+1])
 	rest := data[len(magic)+2:]
 	b := &Bundle{}
+	var gen []byte
 	for range count {
 		if len(rest) < 5 {
 			return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
@@ -268,6 +299,13 @@ func Parse(data []byte) (*Bundle, error) {
 		rest = rest[5:]
 		if uint64(n) > uint64(len(rest)) {
 			return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+		}
+		if purpose == 'g' {
+			if gen != nil || n != 4 {
+				return nil, fmt.Errorf("%w: bad generation part", ErrCorrupt)
+			}
+			gen, rest = rest[:4], rest[4:]
+			continue
 		}
 		h, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(rest[:n])))
 		if err != nil {
@@ -284,6 +322,8 @@ func Parse(data []byte) (*Bundle, error) {
 			slot = &b.prf
 		case 't':
 			slot = &b.token
+		case 'r':
+			slot = &b.addr
 		default:
 			return nil, fmt.Errorf("%w: unknown purpose %q", ErrCorrupt, purpose)
 		}
@@ -297,6 +337,15 @@ func Parse(data []byte) (*Bundle, error) {
 	}
 	if b.aead == nil || b.daead == nil || b.prf == nil {
 		return nil, fmt.Errorf("%w: missing keyset", ErrCorrupt)
+	}
+	if (gen == nil) != (b.addr == nil) {
+		return nil, fmt.Errorf("%w: addressing chain without its generation, or the reverse", ErrCorrupt)
+	}
+	if b.addr != nil {
+		b.addrLive = binary.BigEndian.Uint32(gen)
+		if int64(b.addrLive) > int64(len(b.addr.KeysetInfo().GetKeyInfo())) {
+			return nil, fmt.Errorf("%w: live generation past the chain", ErrCorrupt)
+		}
 	}
 	return b, nil
 }
@@ -321,13 +370,19 @@ func (b *Bundle) Keys() (*Keys, error) {
 			return nil, fmt.Errorf("subjectkey: token keyset: %w", err)
 		}
 	}
+	if b.addr != nil {
+		if k.addrChain, err = chainOf(b.addr); err != nil {
+			return nil, err
+		}
+		k.addrLive = int(b.addrLive)
+	}
 	return k, nil
 }
 
 // KeyIDs lists the ids of every key in the bundle.
 func (b *Bundle) KeyIDs() []uint32 {
 	var ids []uint32
-	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf, b.token} {
+	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf, b.token, b.addr} {
 		if h == nil {
 			continue
 		}

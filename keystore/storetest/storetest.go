@@ -1,4 +1,6 @@
-// Package storetest is the conformance suite every keystore.Store must pass.
+// Package storetest is the conformance suite every keystore.Store must pass
+// (and, for stores that implement keystore.Readdresser, its Readdress
+// cases; they are skipped for stores that do not).
 // A store's own test calls Run with a function that returns a new, empty
 // store, and WithRestore if it can put a record back beside its tombstone
 // (as restoring a backup does), which the cases about restored records
@@ -53,6 +55,13 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"Receipts", plain(testReceipts)},
 		{"Tombstones", plain(testTombstones)},
 		{"Retention", plain(testRetention)},
+		{"ReaddressRecord", plain(testReaddressRecord)},
+		{"ReaddressRefusesExistingTarget", plain(testReaddressRefusesExisting)},
+		{"ReaddressStaleRecord", plain(testReaddressStale)},
+		{"ReaddressTombstone", plain(testReaddressTombstone)},
+		{"ReaddressIntoTombstone", plain(testReaddressIntoTombstone)},
+		{"ReaddressRestoredRecord", testReaddressRestoredRecord},
+		{"ReaddressDeleteRace", plain(testReaddressDeleteRace)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {
