@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
@@ -364,5 +365,43 @@ func TestGenerationParsesOnlyCanonicalIDs(t *testing.T) {
 		if _, ok := Generation(id); ok {
 			t.Errorf("Generation(%q) accepted", id)
 		}
+	}
+}
+
+// TestReaddressRetentionAndStatusBeforeMove: right after a rotation, before
+// anything moved, SetRetention finds a record at its old address and
+// ErasureStatus finds a tombstone and receipt written under the old key
+// (both used to look at the newest address only).
+func TestReaddressRetentionAndStatusBeforeMove(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	kek := kmstest.New("test:1")
+	p := mustNew(t, kek, store)
+	live := addrCustomer{ID: "live@example.com", Name: "Live"}
+	gone := addrCustomer{ID: "gone@example.com", Name: "Gone"}
+	for _, c := range []*addrCustomer{&live, &gone} {
+		if err := p.Seal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Forget(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.RotateAddressingKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mustNew(t, kek, store)
+	if err := fresh.SetRetention(ctx, live.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Errorf("SetRetention of a record not yet moved: %v", err)
+	}
+	st, err := fresh.ErasureStatus(ctx, gone.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Erased || len(st.Receipts) == 0 {
+		t.Errorf("ErasureStatus of a subject erased before the rotation = %+v, want erased with its receipt", st)
+	}
+	if st, err := fresh.ErasureStatus(ctx, live.ID); err != nil || st.Erased {
+		t.Errorf("ErasureStatus of a live subject = %+v, %v", st, err)
 	}
 }

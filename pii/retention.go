@@ -16,16 +16,23 @@ func (p *Protector) SetRetention(ctx context.Context, subject string, until time
 	if subject == "" {
 		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
-	id, err := p.ring.recordID(subject)
-	if err != nil {
-		return err
-	}
 	const attempts = 5
+	relocated := false
 	for range attempts {
+		// The record's current address: during a re-addressing it may be
+		// an older one, and it may move between here and the Get (records
+		// only move forward, so locating again once settles it).
+		id, err := p.ring.locate(ctx, subject)
+		if err != nil {
+			return err
+		}
 		rec, err := p.ring.store.Get(ctx, id)
 		switch {
 		case errors.Is(err, keystore.ErrTombstoned):
 			return ErrForgotten
+		case errors.Is(err, keystore.ErrNotFound) && !relocated:
+			relocated = true
+			continue
 		case errors.Is(err, keystore.ErrNotFound):
 			return ErrKeyNotFound
 		case err != nil:
@@ -33,7 +40,7 @@ func (p *Protector) SetRetention(ctx context.Context, subject string, until time
 		}
 		rec.RetainUntil = until
 		_, err = p.ring.store.Update(ctx, rec)
-		if errors.Is(err, keystore.ErrConflict) {
+		if errors.Is(err, keystore.ErrConflict) || errors.Is(err, keystore.ErrNotFound) { // changed or moved meanwhile
 			continue
 		}
 		if errors.Is(err, keystore.ErrTombstoned) {
@@ -138,33 +145,8 @@ type Erasure struct {
 // store: it recomputes the keyed hash the store knows the subject by, so
 // the store never needs to hold the identifier.
 func (p *Protector) ErasureStatus(ctx context.Context, subject string) (Erasure, error) {
-	if subject == "" {
-		return Erasure{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
-	}
-	id, err := p.ring.recordID(subject)
-	if err != nil {
-		return Erasure{}, err
-	}
-	var e Erasure
-	ts, err := p.ring.store.GetTombstone(ctx, id)
-	switch {
-	case err == nil:
-		e.Erased, e.ErasedAt = true, ts.ErasedAt
-	case !errors.Is(err, keystore.ErrNotFound):
-		return Erasure{}, fmt.Errorf("pii: erasure status: %w", err)
-	}
-	after := int64(0)
-	for {
-		rs, err := p.ring.store.Receipts(ctx, keystore.ReceiptQuery{ID: id, After: after, Limit: 100})
-		if err != nil {
-			return Erasure{}, fmt.Errorf("pii: erasure status: %w", err)
-		}
-		for _, r := range rs {
-			e.Receipts = append(e.Receipts, Receipt{Subject: r.ID, KeyIDs: r.KeyIDs, KEKID: r.KEKID, ErasedAt: r.ErasedAt, Reason: r.Reason})
-			after = r.Seq
-		}
-		if len(rs) < 100 {
-			return e, nil
-		}
-	}
+	// Every address the subject had since the addressing key was last
+	// rotated: a tombstone not yet moved, and receipts written before the
+	// rotation, are found too (see RotateAddressingKey).
+	return p.erasureStatus(ctx, subject)
 }
