@@ -10,6 +10,7 @@ import (
 	"hash"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -245,8 +246,9 @@ type Key struct {
 // state is one goroutine's HMAC and scratch space.
 type state struct {
 	h   hash.Hash
-	buf []byte
+	buf []byte // the encoded message, for Keyring.Terms
 	sum []byte
+	hdr [4]byte
 }
 
 // NewKey derives the term key of one index and key version from root:
@@ -315,20 +317,40 @@ func (k *Key) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
 //
 // Errors: an *ArityError, a *ValueError.
 func (k *Key) Term(values ...string) (Term, error) {
-	st := k.states.Get().(*state)
-	defer k.states.Put(st)
-	msg, err := k.def.encode(st.buf[:0], values)
-	st.buf = msg
-	if err != nil {
-		return Term{}, err
+	if len(values) != k.def.Arity() {
+		return Term{}, &ArityError{Want: k.def.Arity(), Got: len(values)}
 	}
-	return k.hash(st, msg), nil
+	st := k.states.Get().(*state)
+	// The message goes straight into the HMAC, value by value, without
+	// a copy (the hash does not keep the bytes it is given).
+	st.h.Reset()
+	hdr := st.hdr[:]
+	binary.BigEndian.PutUint32(hdr, uint32(len(values)))
+	st.h.Write(hdr)
+	for i, v := range values {
+		s, err := k.def.input(i).apply(i, v)
+		if err != nil {
+			k.states.Put(st)
+			return Term{}, err
+		}
+		binary.BigEndian.PutUint32(hdr, uint32(len(s)))
+		st.h.Write(hdr)
+		st.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+	}
+	t := k.finish(st)
+	k.states.Put(st)
+	return t, nil
 }
 
 // hash computes the term of an encoded message with st, one of k's states.
 func (k *Key) hash(st *state, msg []byte) Term {
 	st.h.Reset()
 	st.h.Write(msg)
+	return k.finish(st)
+}
+
+// finish completes the term from the HMAC state of st.
+func (k *Key) finish(st *state) Term {
 	st.sum = st.h.Sum(st.sum[:0])
 	sum := st.sum
 	if k.slow != nil {

@@ -25,7 +25,7 @@ type PlanInput struct {
 
 // OtherIndex is another blind index on the same table.
 type OtherIndex struct {
-	Bits     int    // its term size
+	Bits     int    // its term size, 1 to 256 (it may be another library's)
 	Distinct uint64 // distinct values it indexes (0: as many as rows)
 }
 
@@ -98,8 +98,8 @@ func Recommend(in PlanInput) (Plan, error) {
 	}
 	p := Plan{Rows: in.Rows, Distinct: d, Slow: in.Slow, InputBits: log2Ceil(d)}
 	for _, o := range in.Others {
-		if err := checkBits(o.Bits); err != nil {
-			return Plan{}, fmt.Errorf("%w: other index: %w", ErrInvalidPlan, err)
+		if o.Bits < 1 || o.Bits > 256 {
+			return Plan{}, fmt.Errorf("%w: another index's bits must be from 1 to 256", ErrInvalidPlan)
 		}
 		od := o.Distinct
 		if od == 0 || od > in.Rows {

@@ -96,7 +96,7 @@ func TestParseTransformErrors(t *testing.T) {
 		"last":                     "last",
 		"last0":                    "last0",
 		"last04":                   "last04",
-		"last+4":                   "last+4",
+		"last+4":                   "last",
 		"last1025":                 "last1025",
 		"first-1":                  "first-1",
 		"Trim":                     "Trim",
