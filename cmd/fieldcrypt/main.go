@@ -68,6 +68,7 @@ var commands = []command{
 	{"keys", "export-tombstones", "write every tombstone as authenticated JSON lines, to keep outside the store's backups", cmdExportTombstones},
 	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
 	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
+	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 
 // Exit codes.
