@@ -92,9 +92,9 @@
 // seconds. With slow, every guess also costs one Argon2id (the HMAC comes
 // first, so the key is needed, and then the Argon2id cannot be skipped or
 // shared between guesses, since its salt is derived from the key).
-// DefaultSlow is OWASP's m = 19 MiB, t = 2, p = 1: about 25 ms per term
-// on one core here, so 10^9 guesses cost about 290 core-days per key
-// version, and writing 100,000 rows costs about 40 core-minutes. A lookup
+// DefaultSlow is OWASP's m = 19 MiB, t = 2, p = 1: about 22 ms per term
+// on one core here, so 10^9 guesses cost about 250 core-days per key
+// version, and writing 100,000 rows costs about 37 core-minutes. A lookup
 // pays one Argon2id per live key version. Lighter parameters (m4096+t1:
 // about 2 ms; m1024+t1: about 1 ms) are a trade-off to make with the planner's figures in hand.
 //

@@ -16,7 +16,7 @@ type Argon2Params struct {
 
 // DefaultSlow is what the bare option "slow" means: OWASP's first
 // recommended Argon2id configuration (m = 19 MiB, t = 2, p = 1; OWASP
-// Password Storage Cheat Sheet), about 25 ms per term on one core of the
+// Password Storage Cheat Sheet), about 22 ms per term on one core of the
 // 2-core test machine (BenchmarkSlowTerm). An attacker holding the index key pays the
 // same for every guess.
 var DefaultSlow = Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
