@@ -11,6 +11,7 @@
 //	fieldcrypt keys reapply-tombstones   --store STORE --kek KEK [--from FILE] [--dry-run] [--yes] [--unauthenticated]
 //	fieldcrypt keys vacuum               --store STORE
 //	fieldcrypt keys readdress            --store STORE --kek KEK [--rotate] [--dry-run] [--batch N]
+//	fieldcrypt index plan                --rows N [--distinct D] [--bits B] [--other BITS[:DISTINCT]]... [--slow] [--markdown]
 //
 // STORE is sqlite:PATH or a postgres:// (or postgresql://) URL; --store
 // defaults to $FIELDCRYPT_STORE, so that a database password need not be on
@@ -70,6 +71,7 @@ var commands = []command{
 	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
 	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
 	{"keys", "readdress", "after a leak of the addressing key: --rotate, then move every record to its new address (resumable, --dry-run)", cmdReaddress},
+	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 
 // Exit codes.
@@ -123,7 +125,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %-20s %s\n", c.group, c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every command takes --store STORE: sqlite:PATH or a postgres:// URL, by default")
+	fmt.Fprintln(w, "Every command except index plan takes --store STORE: sqlite:PATH or a postgres:// URL, by default")
 	fmt.Fprintln(w, "from $FIELDCRYPT_STORE (keep a database password out of argv and shell history).")
 	fmt.Fprintln(w, "Only keystore migrate creates a store; every other command refuses a missing one.")
 	fmt.Fprintln(w, "Commands that take --kek (local:PATH or vault:MOUNT/KEY) default to $FIELDCRYPT_KEK.")

@@ -1,0 +1,5 @@
+//go:build !race
+
+package blindindex
+
+const raceEnabled = false
