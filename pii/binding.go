@@ -57,57 +57,61 @@ func (f *fieldPlan) boundToRecord(rec binding) bool {
 // sealVersion is the envelope version a job is sealed with: 2 when the
 // field is bound to a record or to positions, 1 otherwise (exactly as
 // before record binding existed).
-func (j *job) sealVersion() int {
-	if j.field.bindIndex || j.field.boundToRecord(j.rec) {
+func (j *job) sealVersion(c *jobCtx) int {
+	if j.field.bindIndex || j.field.boundToRecord(c.rec) {
 		return envelope.V2
 	}
 	return envelope.V1
 }
 
-// appendAD appends the associated data of job j in the given version.
-func (w *walker) appendAD(dst []byte, j *job, version int) []byte {
+// appendAD appends the associated data of job j (of context c) in the
+// given version.
+func appendAD(dst []byte, j *job, c *jobCtx, version int) []byte {
 	if version == envelope.V1 {
-		return envelope.AppendAssociatedData(dst, j.subject, j.scope, j.field.name)
+		return envelope.AppendAssociatedData(dst, c.subject, c.scope, j.field.name)
 	}
 	record := ""
-	if j.field.boundToRecord(j.rec) {
-		record = j.rec.record
+	if j.field.boundToRecord(c.rec) {
+		record = c.rec.record
 	}
-	return envelope.AppendAssociatedDataV2(dst, j.subject, j.scope, record, []byte(j.rec.position), j.field.name)
+	return envelope.AppendAssociatedDataV2(dst, c.subject, c.scope, record, []byte(c.rec.position), j.field.name)
 }
 
-// checkBindingJob refuses, before any key is used, a job whose record is
-// empty, or (with WithRecordBindingRequired) a version 1 value in a bound
-// field.
-func (p *Protector) checkBindingJob(j *job, op string) error {
+// checkBindingJob refuses, before any key is used, a job (of context c)
+// whose record is empty, or (with WithRecordBindingRequired) a version 1
+// value in a bound field.
+func (p *Protector) checkBindingJob(j *job, c *jobCtx, op string) error {
+	if !c.rec.hasRecord && !j.field.bindIndex {
+		return nil // bound to nothing but subject, scope and name
+	}
 	if j.skip || (op == "open" && j.keys == nil) {
 		return nil
 	}
 	// The record is used by encrypted fields bound to it, and by the MAC
 	// of token fields.
-	usesRecord := j.field.boundToRecord(j.rec) && (j.field.token == "" || j.field.hasMAC)
+	usesRecord := j.field.boundToRecord(c.rec) && (j.field.token == "" || j.field.hasMAC)
 	switch {
 	case !usesRecord:
-	case op == "seal" && j.rec.record == "":
+	case op == "seal" && c.rec.record == "":
 		return ErrNoRecord
-	case j.field.token != "" && j.rec.record == "":
+	case j.field.token != "" && c.rec.record == "":
 		return ErrNoRecord
-	case j.version == envelope.V2 && j.rec.record == "":
+	case j.version == envelope.V2 && c.rec.record == "":
 		return ErrNoRecord
 	}
 	if op == "open" && j.field.token == "" && j.version == envelope.V1 && p.requireRecordBinding &&
-		(j.field.boundToRecord(j.rec) || j.field.bindIndex) {
+		(j.field.boundToRecord(c.rec) || j.field.bindIndex) {
 		return ErrNotRecordBound
 	}
 	return nil
 }
 
-// elemBinding returns the binding of an element of container node n,
-// reached at path p: rec plus the element's position when f binds
-// positions.
-func (w *walker) elemBinding(rec binding, f *fieldPlan, n *node, p int32) binding {
+// elemCtx returns the job context of an element of container node n,
+// reached at path p in job context ci: ci itself, or when f binds
+// positions a new context whose position adds the element's.
+func (w *walker) elemCtx(ci int32, f *fieldPlan, n *node, p int32) int32 {
 	if !f.bindIndex {
-		return rec
+		return ci
 	}
 	var step []byte
 	switch n.kind {
@@ -123,10 +127,12 @@ func (w *walker) elemBinding(rec binding, f *fieldPlan, n *node, p int32) bindin
 			step = envelope.AppendUintKeyStep(nil, k.Uint())
 		}
 	default: // a pointer: no position of its own
-		return rec
+		return ci
 	}
-	rec.position += string(step)
-	return rec
+	c := w.ctxs[ci]
+	c.rec.position += string(step)
+	w.ctxs = append(w.ctxs, c)
+	return int32(len(w.ctxs) - 1)
 }
 
 // readRecord reads the record field of v; "" if it sits behind a nil

@@ -138,6 +138,9 @@ type seenKey struct {
 }
 
 func (in *inspector) reset() {
+	if in.searched == 0 {
+		return // no search since the last reset: nothing to clear
+	}
 	clear(in.seen)
 	in.depth, in.steps, in.tooDeep, in.searched = 0, in.steps[:0], false, 0
 }
@@ -239,11 +242,27 @@ func (in *inspector) visited(v reflect.Value, n int) bool {
 	return false
 }
 
+// searchesInterfaces reports whether the walker must search the values of
+// st that its plan does not walk for structs behind interfaces: false for
+// most types, whose fields hold no interface, so that they pay nothing for
+// the search but one load.
+func (st *structPlan) searchesInterfaces() bool {
+	d := st.dyn.Load()
+	if d == nil {
+		d = dynOf(st.typ)
+		st.dyn.Store(d)
+	}
+	return len(d.fields) > 0
+}
+
 // checkInterfaces searches the fields of struct v (of plan st) that the
 // plan does not walk for values behind interfaces, and sets w.err if one
 // holds a struct with protected fields.
 func (w *walker) checkInterfaces(v reflect.Value, st *structPlan, path int32) {
-	d := dynOf(st.typ)
+	d := st.dyn.Load() // set by searchesInterfaces
+	if d == nil {
+		d = dynOf(st.typ)
+	}
 	for _, i := range d.fields {
 		in := &w.inspect
 		in.steps = in.steps[:0]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
@@ -89,6 +90,10 @@ type structPlan struct {
 	record       []int
 	recordViaPtr bool
 	macs         []macDecl
+
+	// dyn caches dynOf(typ) (iface.go), set on first use: the walker asks
+	// it on every struct it walks.
+	dyn atomic.Pointer[dynType]
 }
 
 var (

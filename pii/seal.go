@@ -52,18 +52,14 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	if len(w.jobs) == 0 {
 		return nil
 	}
-	if err := p.precheck(w, op); err != nil {
-		return err
-	}
+	// Before any key is fetched or created: bad input changes nothing.
 	if op == "open" {
 		if i, err := w.parseAll(p.migration); err != nil {
 			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 		}
-	}
-	if op == "seal" {
-		// Before any key is fetched or created: bad input changes nothing.
+	} else {
 		for i := range w.jobs {
-			if err := p.checkBindingJob(&w.jobs[i], op); err != nil {
+			if err := p.checkSeal(w, &w.jobs[i]); err != nil {
 				return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 			}
 		}
@@ -83,7 +79,7 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 
 func (p *Protector) transform(w *walker, j *job, op string) error {
 	if op == "open" {
-		if err := p.checkBindingJob(j, op); err != nil {
+		if err := p.checkBindingJob(j, &w.ctxs[j.ctx], op); err != nil {
 			return err
 		}
 	}
@@ -112,7 +108,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 		var misses []string
 		seen := map[string]bool{}
 		for i := range w.jobs {
-			s := w.jobs[i].subject
+			s := w.ctxs[w.jobs[i].ctx].subject
 			if s == "" || seen[s] || w.jobs[i].skip || w.jobs[i].field.global {
 				continue
 			}
@@ -140,15 +136,16 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 			j.keys = p.ring.global
 			continue
 		}
-		if j.subject == "" {
+		subject := w.ctxs[j.ctx].subject
+		if subject == "" {
 			return &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 		}
-		if lastKeys == nil && lastErr == nil || j.subject != lastSubject {
-			lastSubject = j.subject
-			if r, ok := batch[j.subject]; ok {
+		if lastKeys == nil && lastErr == nil || subject != lastSubject {
+			lastSubject = subject
+			if r, ok := batch[subject]; ok {
 				lastKeys, lastErr = r.keys, r.err
 			} else {
-				lastKeys, lastErr = p.ring.get(ctx, j.subject, create)
+				lastKeys, lastErr = p.ring.get(ctx, subject, create)
 			}
 		}
 		if lastErr != nil {
@@ -215,7 +212,7 @@ func (p *Protector) getWalker() *walker {
 	if w, ok := p.walkers.Get().(*walker); ok {
 		return w
 	}
-	return &walker{}
+	return &walker{lim: p.limits()}
 }
 
 func (p *Protector) putWalker(w *walker) {

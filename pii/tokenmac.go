@@ -101,23 +101,22 @@ func resolveMAC(st *structPlan, m macDecl) *TagError {
 	return fail("tokenmac=%s: no token field %s in this struct (tokenmac must sit beside its token field)", m.target, m.target)
 }
 
-// attachMAC gives the job just collected for field f of struct v (if any)
-// its tokenmac companion.
-func (w *walker) attachMAC(v reflect.Value, f *fieldPlan, before int) {
-	if f.hasMAC && len(w.jobs) > before {
-		w.jobs[len(w.jobs)-1].mac = v.Field(f.macIndex)
-	}
+// attachMAC gives the job just collected for field f (which has a
+// tokenmac) of struct v its tokenmac companion.
+func (w *walker) attachMAC(v reflect.Value, f *fieldPlan) {
+	w.macs = append(w.macs, macSlot{dst: v.Field(f.macIndex)})
+	w.jobs[len(w.jobs)-1].mac = int32(len(w.macs))
 }
 
-// tweak returns the FF1 tweak of a token job: version 2 (with the scope)
-// for fields with a tokenmac, version 1 otherwise.
-func (j *job) tweak() []byte {
+// tweak returns the FF1 tweak of a token job in scope: version 2 (with the
+// scope) for fields with a tokenmac, version 1 otherwise.
+func (j *job) tweak(scope string) []byte {
 	if !j.field.hasMAC {
 		return j.field.tweak
 	}
-	t := make([]byte, 0, len(tweakLabel)+8+len(j.scope)+len(j.field.name))
+	t := make([]byte, 0, len(tweakLabel)+8+len(scope)+len(j.field.name))
 	t = append(t, tweakLabel...)
-	t = appendLenPrefixed(t, j.scope)
+	t = appendLenPrefixed(t, scope)
 	return appendLenPrefixed(t, j.field.name)
 }
 
@@ -128,11 +127,11 @@ func (w *walker) sealToken(j *job) error {
 	if err != nil {
 		return err
 	}
-	if j.outStr, err = tk.Tokenize(j.field.token, j.tweak(), j.in); err != nil {
+	if j.outStr, err = tk.Tokenize(j.field.token, j.tweak(w.ctxs[j.ctx].scope), j.in); err != nil {
 		return err
 	}
 	if j.field.hasMAC {
-		if j.macOut, err = w.tokenMAC(j, j.outStr); err != nil {
+		if w.macs[j.mac-1].out, err = w.tokenMAC(j, j.outStr); err != nil {
 			return err
 		}
 	}
@@ -147,7 +146,7 @@ func (w *walker) openToken(j *job) error {
 		if err != nil {
 			return err
 		}
-		if !hmac.Equal([]byte(j.mac.String()), []byte(want)) {
+		if !hmac.Equal([]byte(w.macs[j.mac-1].dst.String()), []byte(want)) {
 			return ErrAuthentication
 		}
 	}
@@ -155,20 +154,21 @@ func (w *walker) openToken(j *job) error {
 	if err != nil {
 		return err
 	}
-	j.outStr, err = tk.Detokenize(j.field.token, j.tweak(), j.in)
+	j.outStr, err = tk.Detokenize(j.field.token, j.tweak(w.ctxs[j.ctx].scope), j.in)
 	return err
 }
 
 // tokenMAC computes the MAC of token for job j.
 func (w *walker) tokenMAC(j *job, token string) (string, error) {
+	c := &w.ctxs[j.ctx]
 	record := ""
-	if j.field.boundToRecord(j.rec) {
-		record = j.rec.record
+	if j.field.boundToRecord(c.rec) {
+		record = c.rec.record
 	}
 	in := w.ad[:0] // holds the subject, zeroed with the walker
 	in = append(in, macLabel...)
-	in = appendLenPrefixed(in, j.subject)
-	in = appendLenPrefixed(in, j.scope)
+	in = appendLenPrefixed(in, c.subject)
+	in = appendLenPrefixed(in, c.scope)
 	in = appendLenPrefixed(in, record)
 	in = appendLenPrefixed(in, j.field.name)
 	in = appendLenPrefixed(in, token)
