@@ -70,6 +70,10 @@ func appendAD(dst []byte, j *job, c *jobCtx, version int) []byte {
 	if version == envelope.V1 {
 		return envelope.AppendAssociatedData(dst, c.subject, c.scope, j.field.name)
 	}
+	return appendADV2(dst, j, c)
+}
+
+func appendADV2(dst []byte, j *job, c *jobCtx) []byte {
 	record := ""
 	if j.field.boundToRecord(c.rec) {
 		record = c.rec.record
@@ -84,6 +88,11 @@ func (p *Protector) checkBindingJob(j *job, c *jobCtx, op string) error {
 	if !c.rec.hasRecord && !j.field.bindIndex {
 		return nil // bound to nothing but subject, scope and name
 	}
+	return p.checkBound(j, c, op)
+}
+
+// checkBound is checkBindingJob for a job bound to a record or position.
+func (p *Protector) checkBound(j *job, c *jobCtx, op string) error {
 	if j.skip || (op == "open" && j.keys == nil) {
 		return nil
 	}

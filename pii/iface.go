@@ -242,26 +242,18 @@ func (in *inspector) visited(v reflect.Value, n int) bool {
 	return false
 }
 
-// searchesInterfaces reports whether the walker must search the values of
-// st that its plan does not walk for structs behind interfaces: false for
-// most types, whose fields hold no interface, so that they pay nothing for
-// the search but one load.
-func (st *structPlan) searchesInterfaces() bool {
+// checkInterfaces searches the fields of struct v (of plan st) that the
+// plan does not walk for values behind interfaces, and sets w.err if one
+// holds a struct with protected fields.
+//
+// What to search is known per type, and cached in the plan (st.dyn): most
+// types hold no interface, and the walker does not call checkInterfaces
+// for them once that is known.
+func (w *walker) checkInterfaces(v reflect.Value, st *structPlan, path int32) {
 	d := st.dyn.Load()
 	if d == nil {
 		d = dynOf(st.typ)
 		st.dyn.Store(d)
-	}
-	return len(d.fields) > 0
-}
-
-// checkInterfaces searches the fields of struct v (of plan st) that the
-// plan does not walk for values behind interfaces, and sets w.err if one
-// holds a struct with protected fields.
-func (w *walker) checkInterfaces(v reflect.Value, st *structPlan, path int32) {
-	d := st.dyn.Load() // set by searchesInterfaces
-	if d == nil {
-		d = dynOf(st.typ)
 	}
 	for _, i := range d.fields {
 		in := &w.inspect

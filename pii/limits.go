@@ -67,6 +67,15 @@ func (p *Protector) limits() limits {
 // field whose value is already sealed or a record-bound value without its
 // record. Their cost does not depend on the values' lengths.
 
+// sealChecked reports whether job j of Seal passes checkSeal for the
+// reasons that cover most values: a plaintext in a string encrypt field
+// without bindindex, within the limit, with no record in reach. It lets
+// the caller skip the call.
+func (w *walker) sealChecked(j *job) bool {
+	return j.field.plain && len(j.in) <= w.lim.value &&
+		!envelope.IsSealedText(j.in) && !w.ctxs[j.ctx].rec.hasRecord
+}
+
 // checkSeal checks one job of Seal.
 func (p *Protector) checkSeal(w *walker, j *job) error {
 	n := len(j.in)
@@ -84,6 +93,13 @@ func (p *Protector) checkSeal(w *walker, j *job) error {
 		return ErrAlreadySealed
 	}
 	return p.checkBindingJob(j, &w.ctxs[j.ctx], "seal")
+}
+
+// openChecked reports whether job j of Open passes checkOpen for the
+// reason that covers most values: a string of an encrypt field, no longer
+// than the limit. It lets the caller skip the call.
+func (w *walker) openChecked(j *job) bool {
+	return j.field.token == "" && !j.isBytes && len(j.in) <= w.lim.text
 }
 
 // checkOpen checks the length of one job of Open.

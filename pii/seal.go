@@ -59,6 +59,9 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 		}
 	} else {
 		for i := range w.jobs {
+			if w.sealChecked(&w.jobs[i]) {
+				continue
+			}
 			if err := p.checkSeal(w, &w.jobs[i]); err != nil {
 				return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 			}

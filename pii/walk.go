@@ -305,7 +305,10 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 			w.walkLeaf(fv, f.node, f, ci, w.push(path, f.goName, -1), false)
 		}
 	}
-	if w.err == nil && st.searchesInterfaces() {
+	if w.err != nil {
+		return
+	}
+	if d := st.dyn.Load(); d == nil || len(d.fields) > 0 {
 		w.checkInterfaces(v, st, path)
 	}
 }
@@ -607,8 +610,10 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 	need := 0
 	for i := range w.jobs {
 		j := &w.jobs[i]
-		if err := w.checkOpen(j); err != nil {
-			return i, err
+		if !w.openChecked(j) {
+			if err := w.checkOpen(j); err != nil {
+				return i, err
+			}
 		}
 		if j.field.token == "" {
 			need += 2 * len(j.in)
