@@ -57,70 +57,68 @@ func (f *fieldPlan) boundToRecord(rec binding) bool {
 // sealVersion is the envelope version a job is sealed with: 2 when the
 // field is bound to a record or to positions, 1 otherwise (exactly as
 // before record binding existed).
-func (j *job) sealVersion(c *jobCtx) int {
-	if j.field.bindIndex || j.field.boundToRecord(c.rec) {
+func (w *walker) sealVersion(j *job) int {
+	if j.field.bindIndex || j.rec != 0 && j.field.boundToRecord(w.recs[j.rec-1]) {
 		return envelope.V2
 	}
 	return envelope.V1
 }
 
-// appendAD appends the associated data of job j (of context c) in the
-// given version.
-func appendAD(dst []byte, j *job, c *jobCtx, version int) []byte {
+// appendAD appends the associated data of job j in the given version.
+func (w *walker) appendAD(dst []byte, j *job, version int) []byte {
 	if version == envelope.V1 {
-		return envelope.AppendAssociatedData(dst, c.subject, c.scope, j.field.name)
+		return envelope.AppendAssociatedData(dst, j.subject, j.scope, j.field.name)
 	}
-	return appendADV2(dst, j, c)
-}
-
-func appendADV2(dst []byte, j *job, c *jobCtx) []byte {
+	rec := w.recOf(j)
 	record := ""
-	if j.field.boundToRecord(c.rec) {
-		record = c.rec.record
+	if j.field.boundToRecord(rec) {
+		record = rec.record
 	}
-	return envelope.AppendAssociatedDataV2(dst, c.subject, c.scope, record, []byte(c.rec.position), j.field.name)
+	return envelope.AppendAssociatedDataV2(dst, j.subject, j.scope, record, []byte(rec.position), j.field.name)
 }
 
-// checkBindingJob refuses, before any key is used, a job (of context c)
-// whose record is empty, or (with WithRecordBindingRequired) a version 1
-// value in a bound field.
-func (p *Protector) checkBindingJob(j *job, c *jobCtx, op string) error {
-	if !c.rec.hasRecord && !j.field.bindIndex {
+// checkBindingJob refuses, before any key is used, a job whose record is
+// empty, or (with WithRecordBindingRequired) a version 1 value in a bound
+// field.
+func (w *walker) checkBindingJob(p *Protector, j *job, op string) error {
+	if j.rec == 0 && !j.field.bindIndex {
 		return nil // bound to nothing but subject, scope and name
 	}
-	return p.checkBound(j, c, op)
+	return w.checkBound(p, j, op)
 }
 
-// checkBound is checkBindingJob for a job bound to a record or position.
-func (p *Protector) checkBound(j *job, c *jobCtx, op string) error {
+// checkBound is checkBindingJob for a job that may be bound to a record
+// or position.
+func (w *walker) checkBound(p *Protector, j *job, op string) error {
+	rec := w.recOf(j)
 	if j.skip || (op == "open" && j.keys == nil) {
 		return nil
 	}
 	// The record is used by encrypted fields bound to it, and by the MAC
 	// of token fields.
-	usesRecord := j.field.boundToRecord(c.rec) && (j.field.token == "" || j.field.hasMAC)
+	usesRecord := j.field.boundToRecord(rec) && (j.field.token == "" || j.field.hasMAC)
 	switch {
 	case !usesRecord:
-	case op == "seal" && c.rec.record == "":
+	case op == "seal" && rec.record == "":
 		return ErrNoRecord
-	case j.field.token != "" && c.rec.record == "":
+	case j.field.token != "" && rec.record == "":
 		return ErrNoRecord
-	case j.version == envelope.V2 && c.rec.record == "":
+	case j.version == envelope.V2 && rec.record == "":
 		return ErrNoRecord
 	}
 	if op == "open" && j.field.token == "" && j.version == envelope.V1 && p.requireRecordBinding &&
-		(j.field.boundToRecord(c.rec) || j.field.bindIndex) {
+		(j.field.boundToRecord(rec) || j.field.bindIndex) {
 		return ErrNotRecordBound
 	}
 	return nil
 }
 
-// elemCtx returns the job context of an element of container node n,
-// reached at path p in job context ci: ci itself, or when f binds
-// positions a new context whose position adds the element's.
-func (w *walker) elemCtx(ci int32, f *fieldPlan, n *node, p int32) int32 {
+// elemRec returns the binding (a job.rec) of an element of container node
+// n, reached at path p, in a container bound to ri: ri itself, or when f
+// binds positions a new binding whose position adds the element's.
+func (w *walker) elemRec(ri int32, f *fieldPlan, n *node, p int32) int32 {
 	if !f.bindIndex {
-		return ci
+		return ri
 	}
 	var step []byte
 	switch n.kind {
@@ -136,12 +134,14 @@ func (w *walker) elemCtx(ci int32, f *fieldPlan, n *node, p int32) int32 {
 			step = envelope.AppendUintKeyStep(nil, k.Uint())
 		}
 	default: // a pointer: no position of its own
-		return ci
+		return ri
 	}
-	c := w.ctxs[ci]
-	c.rec.position += string(step)
-	w.ctxs = append(w.ctxs, c)
-	return int32(len(w.ctxs) - 1)
+	var rec binding
+	if ri != 0 {
+		rec = w.recs[ri-1]
+	}
+	rec.position += string(step)
+	return w.pushRec(rec)
 }
 
 // readRecord reads the record field of v; "" if it sits behind a nil

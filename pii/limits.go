@@ -73,7 +73,7 @@ func (p *Protector) limits() limits {
 // the caller skip the call.
 func (w *walker) sealChecked(j *job) bool {
 	return j.field.plain && len(j.in) <= w.lim.value &&
-		!envelope.IsSealedText(j.in) && !w.ctxs[j.ctx].rec.hasRecord
+		!envelope.IsSealedText(j.in) && j.rec == 0
 }
 
 // checkSeal checks one job of Seal.
@@ -92,7 +92,7 @@ func (p *Protector) checkSeal(w *walker, j *job) error {
 	case j.isBytes && envelope.IsSealedBinary(j.inBytes) || !j.isBytes && envelope.IsSealedText(j.in):
 		return ErrAlreadySealed
 	}
-	return p.checkBindingJob(j, &w.ctxs[j.ctx], "seal")
+	return w.checkBindingJob(p, j, "seal")
 }
 
 // openChecked reports whether job j of Open passes checkOpen for the

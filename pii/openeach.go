@@ -172,7 +172,7 @@ func (p *Protector) resolveEach(ctx context.Context, w *walker, recs []record, e
 			}
 			for i := recs[r].jobs[0]; i < recs[r].jobs[1]; i++ {
 				j := &w.jobs[i]
-				s := w.ctxs[j.ctx].subject
+				s := j.subject
 				if s == "" || seen[s] || j.skip || j.field.global {
 					continue
 				}
@@ -203,7 +203,7 @@ func (p *Protector) resolveEach(ctx context.Context, w *walker, recs []record, e
 				j.keys = p.ring.global
 				continue
 			}
-			subject := w.ctxs[j.ctx].subject
+			subject := j.subject
 			if subject == "" {
 				errs[rec.index] = &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 				break

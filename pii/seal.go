@@ -82,7 +82,7 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 
 func (p *Protector) transform(w *walker, j *job, op string) error {
 	if op == "open" {
-		if err := p.checkBindingJob(j, &w.ctxs[j.ctx], op); err != nil {
+		if err := w.checkBindingJob(p, j, op); err != nil {
 			return err
 		}
 	}
@@ -111,7 +111,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 		var misses []string
 		seen := map[string]bool{}
 		for i := range w.jobs {
-			s := w.ctxs[w.jobs[i].ctx].subject
+			s := w.jobs[i].subject
 			if s == "" || seen[s] || w.jobs[i].skip || w.jobs[i].field.global {
 				continue
 			}
@@ -139,7 +139,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 			j.keys = p.ring.global
 			continue
 		}
-		subject := w.ctxs[j.ctx].subject
+		subject := j.subject
 		if subject == "" {
 			return &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 		}

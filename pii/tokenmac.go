@@ -108,15 +108,15 @@ func (w *walker) attachMAC(v reflect.Value, f *fieldPlan) {
 	w.jobs[len(w.jobs)-1].mac = int32(len(w.macs))
 }
 
-// tweak returns the FF1 tweak of a token job in scope: version 2 (with the
-// scope) for fields with a tokenmac, version 1 otherwise.
-func (j *job) tweak(scope string) []byte {
+// tweak returns the FF1 tweak of a token job: version 2 (with the scope)
+// for fields with a tokenmac, version 1 otherwise.
+func (j *job) tweak() []byte {
 	if !j.field.hasMAC {
 		return j.field.tweak
 	}
-	t := make([]byte, 0, len(tweakLabel)+8+len(scope)+len(j.field.name))
+	t := make([]byte, 0, len(tweakLabel)+8+len(j.scope)+len(j.field.name))
 	t = append(t, tweakLabel...)
-	t = appendLenPrefixed(t, scope)
+	t = appendLenPrefixed(t, j.scope)
 	return appendLenPrefixed(t, j.field.name)
 }
 
@@ -127,7 +127,7 @@ func (w *walker) sealToken(j *job) error {
 	if err != nil {
 		return err
 	}
-	if j.outStr, err = tk.Tokenize(j.field.token, j.tweak(w.ctxs[j.ctx].scope), j.in); err != nil {
+	if j.outStr, err = tk.Tokenize(j.field.token, j.tweak(), j.in); err != nil {
 		return err
 	}
 	if j.field.hasMAC {
@@ -154,21 +154,21 @@ func (w *walker) openToken(j *job) error {
 	if err != nil {
 		return err
 	}
-	j.outStr, err = tk.Detokenize(j.field.token, j.tweak(w.ctxs[j.ctx].scope), j.in)
+	j.outStr, err = tk.Detokenize(j.field.token, j.tweak(), j.in)
 	return err
 }
 
 // tokenMAC computes the MAC of token for job j.
 func (w *walker) tokenMAC(j *job, token string) (string, error) {
-	c := &w.ctxs[j.ctx]
+	rec := w.recOf(j)
 	record := ""
-	if j.field.boundToRecord(c.rec) {
-		record = c.rec.record
+	if j.field.boundToRecord(rec) {
+		record = rec.record
 	}
 	in := w.ad[:0] // holds the subject, zeroed with the walker
 	in = append(in, macLabel...)
-	in = appendLenPrefixed(in, c.subject)
-	in = appendLenPrefixed(in, c.scope)
+	in = appendLenPrefixed(in, j.subject)
+	in = appendLenPrefixed(in, j.scope)
 	in = appendLenPrefixed(in, record)
 	in = appendLenPrefixed(in, j.field.name)
 	in = appendLenPrefixed(in, token)

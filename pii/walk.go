@@ -30,6 +30,8 @@ type job struct {
 	in      string        // input, for string values
 	inBytes []byte        // input, for []byte values
 	field   *fieldPlan
+	scope   string
+	subject string
 	keys    *subjectkey.Keys
 
 	outStr   string
@@ -38,9 +40,9 @@ type job struct {
 	// Open only: the parsed ciphertext (aliasing walker.ct or inBytes).
 	ct []byte
 
-	// ctx is the index in walker.ctxs of the job's scope, subject and
-	// binding, which all the jobs of one struct share.
-	ctx int32
+	// rec is 1 + the index in walker.recs of the job's record and
+	// element position (binding.go); 0 if it is bound to neither.
+	rec int32
 	// path locates the value for error messages: an index into
 	// walker.paths. For a value held directly by its field (the common
 	// case), path is the enclosing struct's node and direct is set, and the
@@ -60,17 +62,8 @@ type job struct {
 // A job holds as few pointers as it can: jobs are written on every call
 // and cleared when the walker goes back to its pool, and while the
 // garbage collector runs, every pointer slot written or cleared costs a
-// write barrier. What the jobs of one struct share (scope, subject,
-// binding) is kept once, in walker.ctxs; the rare tokenmac companion in
-// walker.macs.
-
-// jobCtx is what the jobs of one struct level are sealed with besides
-// their field: the struct's scope, the subject in effect, and the record
-// and element position (binding.go).
-type jobCtx struct {
-	scope, subject string
-	rec            binding
-}
+// write barrier. What only some jobs need is kept aside, once: their
+// record binding in walker.recs, their tokenmac companion in walker.macs.
 
 // macSlot is the tokenmac companion field of a token job (tokenmac.go).
 type macSlot struct {
@@ -94,7 +87,7 @@ type deferred struct {
 
 type walker struct {
 	jobs   []job
-	ctxs   []jobCtx
+	recs   []binding
 	macs   []macSlot
 	paths  []pathNode
 	defers []deferred
@@ -168,13 +161,15 @@ type memoEntry struct {
 const memoLinear = 16
 
 func (w *walker) reset() {
-	// Jobs and contexts hold plaintext and subject identifiers: clear
-	// them. Only what was used is cleared, and fields that are already
+	// Jobs hold plaintext and subject identifiers, bindings records:
+	// clear them. Only what was used is cleared, and fields that are already
 	// empty are not written again (see job).
 	clear(w.jobs)
 	w.jobs = w.jobs[:0]
-	clear(w.ctxs)
-	w.ctxs = w.ctxs[:0]
+	if len(w.recs) > 0 {
+		clear(w.recs)
+		w.recs = w.recs[:0]
+	}
 	if len(w.macs) > 0 {
 		clear(w.macs)
 		w.macs = w.macs[:0]
@@ -201,17 +196,22 @@ func (w *walker) reset() {
 	clear(w.pt[:cap(w.pt)])
 }
 
-// pushCtx records the context of the jobs of one struct level and returns
-// its index.
-func (w *walker) pushCtx(scope, subject string, rec binding) int32 {
-	w.ctxs = append(w.ctxs, jobCtx{scope: scope, subject: subject, rec: rec})
-	return int32(len(w.ctxs) - 1)
+// pushRec returns the job.rec of binding rec: 0 for no binding, otherwise
+// 1 + its index in w.recs, where it is added.
+func (w *walker) pushRec(rec binding) int32 {
+	if rec == (binding{}) {
+		return 0
+	}
+	w.recs = append(w.recs, rec)
+	return int32(len(w.recs))
 }
 
-// walkCtxOf is the memo context of a walk below field f in job context ci.
-func (w *walker) walkCtxOf(f *fieldPlan, ci int32) walkCtx {
-	c := &w.ctxs[ci]
-	return walkCtx{f: f, scope: c.scope, subject: c.subject, rec: c.rec}
+// recOf returns the binding of job j.
+func (w *walker) recOf(j *job) binding {
+	if j.rec == 0 {
+		return binding{}
+	}
+	return w.recs[j.rec-1]
 }
 
 func (w *walker) push(parent int32, name string, index int32) int32 {
@@ -271,7 +271,7 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 	if st.record != nil && !inline {
 		rec = binding{record: readRecord(v, st), hasRecord: true}
 	}
-	ci := int32(-1) // this level's job context, made at its first value
+	ri := int32(-1) // this level's job.rec, set at its first value
 	for i := range st.fields {
 		if w.err != nil {
 			return
@@ -287,22 +287,22 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 			w.walkNested(fv, f.node, subject, rec, w.push(path, f.goName, -1))
 			continue
 		}
-		if ci < 0 {
-			ci = w.pushCtx(scope, subject, rec)
+		if ri < 0 {
+			ri = w.pushRec(rec)
 		}
 		switch f.node.kind {
 		case nString:
 			// The common case, without a call: a string held by its field.
 			if s := fv.String(); s != "" || !w.skipEmpty {
-				w.jobs = append(w.jobs, job{dst: fv, in: s, field: f, ctx: ci, path: path, direct: true})
+				w.jobs = append(w.jobs, job{dst: fv, in: s, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: true})
 				if f.hasMAC {
 					w.attachMAC(v, f)
 				}
 			}
 		case nBytes:
-			w.walkLeaf(fv, f.node, f, ci, path, true)
+			w.walkLeaf(fv, f.node, f, scope, subject, ri, path, true)
 		default:
-			w.walkLeaf(fv, f.node, f, ci, w.push(path, f.goName, -1), false)
+			w.walkLeaf(fv, f.node, f, scope, subject, ri, w.push(path, f.goName, -1), false)
 		}
 	}
 	if w.err != nil {
@@ -339,25 +339,29 @@ func (w *walker) walkNested(v reflect.Value, n *node, subject string, rec bindin
 }
 
 // walkLeaf follows a field tagged encrypt down to its string and []byte
-// values, and makes a job of each, in job context ci. direct: v is the
-// field itself.
-func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, ci int32, path int32, direct bool) {
+// values, and makes a job of each, bound to ri (a job.rec). direct: v is
+// the field itself.
+func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, ri int32, path int32, direct bool) {
 	switch n.kind {
 	case nString:
 		s := v.String()
 		if s == "" && w.skipEmpty {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, ctx: ci, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct})
 	case nBytes:
 		b := v.Bytes()
 		if b == nil || (len(b) == 0 && w.skipEmpty) {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, ctx: ci, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct})
 	default:
-		w.walkContainer(v, n, w.walkCtxOf(f, ci), path, func(elem reflect.Value, p int32) {
-			w.walkLeaf(elem, n.elem, f, w.elemCtx(ci, f, n, p), p, false)
+		c := walkCtx{f: f, scope: scope, subject: subject}
+		if ri != 0 {
+			c.rec = w.recs[ri-1]
+		}
+		w.walkContainer(v, n, c, path, func(elem reflect.Value, p int32) {
+			w.walkLeaf(elem, n.elem, f, scope, subject, w.elemRec(ri, f, n, p), p, false)
 		})
 	}
 }
@@ -570,9 +574,8 @@ func (w *walker) sealJob(j *job) error {
 	if j.field.token != "" {
 		return w.sealToken(j)
 	}
-	c := &w.ctxs[j.ctx]
-	version := j.sealVersion(c)
-	w.ad = appendAD(w.ad[:0], j, c, version)
+	version := w.sealVersion(j)
+	w.ad = w.appendAD(w.ad[:0], j, version)
 	var pt []byte
 	if j.isBytes {
 		pt = j.inBytes
@@ -704,7 +707,7 @@ func (w *walker) openJob(j *job) error {
 	if j.field.token != "" {
 		return w.openToken(j)
 	}
-	w.ad = appendAD(w.ad[:0], j, &w.ctxs[j.ctx], int(j.version))
+	w.ad = w.appendAD(w.ad[:0], j, int(j.version))
 	ct := j.ct
 	var pt []byte
 	var err error
