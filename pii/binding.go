@@ -57,8 +57,8 @@ func (f *fieldPlan) boundToRecord(rec binding) bool {
 // sealVersion is the envelope version a job is sealed with: 2 when the
 // field is bound to a record or to positions, 1 otherwise (exactly as
 // before record binding existed).
-func (j *job) sealVersion() int {
-	if j.field.bindIndex || j.field.boundToRecord(j.rec) {
+func (w *walker) sealVersion(j *job) int {
+	if j.field.bindIndex || j.rec != 0 && j.field.boundToRecord(w.recs[j.rec-1]) {
 		return envelope.V2
 	}
 	return envelope.V1
@@ -69,45 +69,56 @@ func (w *walker) appendAD(dst []byte, j *job, version int) []byte {
 	if version == envelope.V1 {
 		return envelope.AppendAssociatedData(dst, j.subject, j.scope, j.field.name)
 	}
+	rec := w.recOf(j)
 	record := ""
-	if j.field.boundToRecord(j.rec) {
-		record = j.rec.record
+	if j.field.boundToRecord(rec) {
+		record = rec.record
 	}
-	return envelope.AppendAssociatedDataV2(dst, j.subject, j.scope, record, []byte(j.rec.position), j.field.name)
+	return envelope.AppendAssociatedDataV2(dst, j.subject, j.scope, record, []byte(rec.position), j.field.name)
 }
 
 // checkBindingJob refuses, before any key is used, a job whose record is
 // empty, or (with WithRecordBindingRequired) a version 1 value in a bound
 // field.
-func (p *Protector) checkBindingJob(j *job, op string) error {
+func (w *walker) checkBindingJob(p *Protector, j *job, op string) error {
+	if j.rec == 0 && !j.field.bindIndex {
+		return nil // bound to nothing but subject, scope and name
+	}
+	return w.checkBound(p, j, op)
+}
+
+// checkBound is checkBindingJob for a job that may be bound to a record
+// or position.
+func (w *walker) checkBound(p *Protector, j *job, op string) error {
+	rec := w.recOf(j)
 	if j.skip || (op == "open" && j.keys == nil) {
 		return nil
 	}
 	// The record is used by encrypted fields bound to it, and by the MAC
 	// of token fields.
-	usesRecord := j.field.boundToRecord(j.rec) && (j.field.token == "" || j.field.hasMAC)
+	usesRecord := j.field.boundToRecord(rec) && (j.field.token == "" || j.field.hasMAC)
 	switch {
 	case !usesRecord:
-	case op == "seal" && j.rec.record == "":
+	case op == "seal" && rec.record == "":
 		return ErrNoRecord
-	case j.field.token != "" && j.rec.record == "":
+	case j.field.token != "" && rec.record == "":
 		return ErrNoRecord
-	case j.version == envelope.V2 && j.rec.record == "":
+	case j.version == envelope.V2 && rec.record == "":
 		return ErrNoRecord
 	}
 	if op == "open" && j.field.token == "" && j.version == envelope.V1 && p.requireRecordBinding &&
-		(j.field.boundToRecord(j.rec) || j.field.bindIndex) {
+		(j.field.boundToRecord(rec) || j.field.bindIndex) {
 		return ErrNotRecordBound
 	}
 	return nil
 }
 
-// elemBinding returns the binding of an element of container node n,
-// reached at path p: rec plus the element's position when f binds
-// positions.
-func (w *walker) elemBinding(rec binding, f *fieldPlan, n *node, p int32) binding {
+// elemRec returns the binding (a job.rec) of an element of container node
+// n, reached at path p, in a container bound to ri: ri itself, or when f
+// binds positions a new binding whose position adds the element's.
+func (w *walker) elemRec(ri int32, f *fieldPlan, n *node, p int32) int32 {
 	if !f.bindIndex {
-		return rec
+		return ri
 	}
 	var step []byte
 	switch n.kind {
@@ -123,10 +134,14 @@ func (w *walker) elemBinding(rec binding, f *fieldPlan, n *node, p int32) bindin
 			step = envelope.AppendUintKeyStep(nil, k.Uint())
 		}
 	default: // a pointer: no position of its own
-		return rec
+		return ri
+	}
+	var rec binding
+	if ri != 0 {
+		rec = w.recs[ri-1]
 	}
 	rec.position += string(step)
-	return rec
+	return w.pushRec(rec)
 }
 
 // readRecord reads the record field of v; "" if it sits behind a nil

@@ -138,6 +138,9 @@ type seenKey struct {
 }
 
 func (in *inspector) reset() {
+	if in.searched == 0 {
+		return // no search since the last reset: nothing to clear
+	}
 	clear(in.seen)
 	in.depth, in.steps, in.tooDeep, in.searched = 0, in.steps[:0], false, 0
 }
@@ -242,8 +245,16 @@ func (in *inspector) visited(v reflect.Value, n int) bool {
 // checkInterfaces searches the fields of struct v (of plan st) that the
 // plan does not walk for values behind interfaces, and sets w.err if one
 // holds a struct with protected fields.
+//
+// What to search is known per type, and cached in the plan (st.dyn): most
+// types hold no interface, and the walker does not call checkInterfaces
+// for them once that is known.
 func (w *walker) checkInterfaces(v reflect.Value, st *structPlan, path int32) {
-	d := dynOf(st.typ)
+	d := st.dyn.Load()
+	if d == nil {
+		d = dynOf(st.typ)
+		st.dyn.Store(d)
+	}
 	for _, i := range d.fields {
 		in := &w.inspect
 		in.steps = in.steps[:0]

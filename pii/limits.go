@@ -40,49 +40,81 @@ func WithMaxValueSize(n int) Option {
 	}
 }
 
-// precheck refuses, before any key is fetched and any value is read, every
-// job whose value is longer than its field allows, and, on Seal, an encrypt
-// field whose value is already sealed. Its cost does not depend on the
-// values' lengths.
-func (p *Protector) precheck(w *walker, op string) error {
-	for i := range w.jobs {
-		if err := p.checkJob(&w.jobs[i], op); err != nil {
-			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
-		}
-	}
-	return nil
+// limits are the length limits of one Protector, worked out once, when
+// one of its walkers is made.
+type limits struct {
+	value  int // Seal: bytes of an encrypt field's value
+	token  int // bytes of a token field's value or token
+	text   int // Open: length of the text form of a sealed value
+	binary int // Open: length of the binary form of a sealed value
 }
 
-// checkJob is precheck for one job.
-func (p *Protector) checkJob(j *job, op string) error {
+func (p *Protector) limits() limits {
 	max := p.maxValueSize
 	if max == 0 {
 		max = DefaultMaxValueSize
 	}
+	return limits{
+		value:  max,
+		token:  min(max, MaxTokenBytes),
+		text:   envelope.MaxTextLen(max),
+		binary: envelope.MaxBinaryLen(max),
+	}
+}
+
+// The checks below refuse a job before any key is fetched and any value is
+// read: a value longer than its field allows and, on Seal, an encrypt
+// field whose value is already sealed or a record-bound value without its
+// record. Their cost does not depend on the values' lengths.
+
+// sealChecked reports whether job j of Seal passes checkSeal for the
+// reasons that cover most values: a plaintext in a string encrypt field
+// without bindindex, within the limit, with no record in reach. It lets
+// the caller skip the call.
+func (w *walker) sealChecked(j *job) bool {
+	return j.field.plain && len(j.in) <= w.lim.value &&
+		!envelope.IsSealedText(j.in) && j.rec == 0
+}
+
+// checkSeal checks one job of Seal.
+func (p *Protector) checkSeal(w *walker, j *job) error {
 	n := len(j.in)
 	if j.isBytes {
 		n = len(j.inBytes)
 	}
 	switch {
 	case j.field.token != "":
-		if limit := min(max, MaxTokenBytes); n > limit {
-			return fmt.Errorf("%w: a token field holds at most %d bytes", ErrValueTooLarge, limit)
+		if n > w.lim.token {
+			return fmt.Errorf("%w: a token field holds at most %d bytes", ErrValueTooLarge, w.lim.token)
 		}
-	case op == "seal":
-		if n > max {
-			return fmt.Errorf("%w: the limit is %d bytes (WithMaxValueSize)", ErrValueTooLarge, max)
+	case n > w.lim.value:
+		return fmt.Errorf("%w: the limit is %d bytes (WithMaxValueSize)", ErrValueTooLarge, w.lim.value)
+	case j.isBytes && envelope.IsSealedBinary(j.inBytes) || !j.isBytes && envelope.IsSealedText(j.in):
+		return ErrAlreadySealed
+	}
+	return w.checkBindingJob(p, j, "seal")
+}
+
+// openChecked reports whether job j of Open passes checkOpen for the
+// reason that covers most values: a string of an encrypt field, no longer
+// than the limit. It lets the caller skip the call.
+func (w *walker) openChecked(j *job) bool {
+	return j.field.token == "" && !j.isBytes && len(j.in) <= w.lim.text
+}
+
+// checkOpen checks the length of one job of Open.
+func (w *walker) checkOpen(j *job) error {
+	switch {
+	case j.field.token != "":
+		if len(j.in) > w.lim.token {
+			return fmt.Errorf("%w: a token field holds at most %d bytes", ErrValueTooLarge, w.lim.token)
 		}
-		if j.isBytes && envelope.IsSealedBinary(j.inBytes) || !j.isBytes && envelope.IsSealedText(j.in) {
-			return ErrAlreadySealed
+	case j.isBytes:
+		if len(j.inBytes) > w.lim.binary {
+			return fmt.Errorf("%w: the sealed value of at most %d bytes is at most %d long (WithMaxValueSize)", ErrValueTooLarge, w.lim.value, w.lim.binary)
 		}
-	default: // open
-		limit := envelope.MaxTextLen(max)
-		if j.isBytes {
-			limit = envelope.MaxBinaryLen(max)
-		}
-		if n > limit {
-			return fmt.Errorf("%w: the sealed value of at most %d bytes is at most %d long (WithMaxValueSize)", ErrValueTooLarge, max, limit)
-		}
+	case len(j.in) > w.lim.text:
+		return fmt.Errorf("%w: the sealed value of at most %d bytes is at most %d long (WithMaxValueSize)", ErrValueTooLarge, w.lim.value, w.lim.text)
 	}
 	return nil
 }

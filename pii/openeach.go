@@ -58,7 +58,7 @@ func (p *Protector) OpenEach(ctx context.Context, v any) (errs []error, err erro
 		rec := &recs[r]
 		for i := rec.jobs[0]; i < rec.jobs[1] && errs[rec.index] == nil; i++ {
 			j := &w.jobs[i]
-			err := p.checkJob(j, op)
+			err := w.checkOpen(j)
 			if err == nil {
 				err = w.parseJob(j, p.migration)
 			}
@@ -203,16 +203,17 @@ func (p *Protector) resolveEach(ctx context.Context, w *walker, recs []record, e
 				j.keys = p.ring.global
 				continue
 			}
-			if j.subject == "" {
+			subject := j.subject
+			if subject == "" {
 				errs[rec.index] = &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 				break
 			}
-			if lastKeys == nil && lastErr == nil || j.subject != lastSubject {
-				lastSubject = j.subject
-				if res, ok := batch[j.subject]; ok {
+			if lastKeys == nil && lastErr == nil || subject != lastSubject {
+				lastSubject = subject
+				if res, ok := batch[subject]; ok {
 					lastKeys, lastErr = res.keys, res.err
 				} else {
-					lastKeys, lastErr = p.ring.get(ctx, j.subject, false)
+					lastKeys, lastErr = p.ring.get(ctx, subject, false)
 				}
 			}
 			if lastErr != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
@@ -60,6 +61,10 @@ type fieldPlan struct {
 	bind      bindMode
 	hasMAC    bool
 	macIndex  int
+	// plain: an encrypt field of strings without bindindex, whose values
+	// Seal checks by length, the sealed prefix and the record in reach
+	// alone (sealChecked).
+	plain bool
 }
 
 type structPlan struct {
@@ -89,6 +94,10 @@ type structPlan struct {
 	record       []int
 	recordViaPtr bool
 	macs         []macDecl
+
+	// dyn caches dynOf(typ) (iface.go), set on first use: the walker asks
+	// it on every struct it walks.
+	dyn atomic.Pointer[dynType]
 }
 
 var (
@@ -244,6 +253,7 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		if err := b.bindOptions(st, f, &fp, tg); err != nil {
 			return err
 		}
+		fp.plain = fp.token == "" && !fp.bindIndex && leafKind(n) == nString
 		st.fields = append(st.fields, fp)
 		return nil
 	}
@@ -305,6 +315,15 @@ func (b *builder) addEmbedded(st *structPlan, f reflect.StructField, inner refle
 	}
 	st.fields = append(st.fields, fp)
 	return nil
+}
+
+// leafKind is the kind of the values at the end of leaf node n: nString
+// or nBytes.
+func leafKind(n *node) nodeKind {
+	for n.elem != nil {
+		n = n.elem
+	}
+	return n.kind
 }
 
 func embeddedStruct(t reflect.Type) (inner reflect.Type, ptr bool) {

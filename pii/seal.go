@@ -52,18 +52,17 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	if len(w.jobs) == 0 {
 		return nil
 	}
-	if err := p.precheck(w, op); err != nil {
-		return err
-	}
+	// Before any key is fetched or created: bad input changes nothing.
 	if op == "open" {
 		if i, err := w.parseAll(p.migration); err != nil {
 			return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 		}
-	}
-	if op == "seal" {
-		// Before any key is fetched or created: bad input changes nothing.
+	} else {
 		for i := range w.jobs {
-			if err := p.checkBindingJob(&w.jobs[i], op); err != nil {
+			if w.sealChecked(&w.jobs[i]) {
+				continue
+			}
+			if err := p.checkSeal(w, &w.jobs[i]); err != nil {
 				return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 			}
 		}
@@ -83,7 +82,7 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 
 func (p *Protector) transform(w *walker, j *job, op string) error {
 	if op == "open" {
-		if err := p.checkBindingJob(j, op); err != nil {
+		if err := w.checkBindingJob(p, j, op); err != nil {
 			return err
 		}
 	}
@@ -140,15 +139,16 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 			j.keys = p.ring.global
 			continue
 		}
-		if j.subject == "" {
+		subject := j.subject
+		if subject == "" {
 			return &FieldError{Path: w.jobPath(j), Op: op, Err: ErrNoSubject}
 		}
-		if lastKeys == nil && lastErr == nil || j.subject != lastSubject {
-			lastSubject = j.subject
-			if r, ok := batch[j.subject]; ok {
+		if lastKeys == nil && lastErr == nil || subject != lastSubject {
+			lastSubject = subject
+			if r, ok := batch[subject]; ok {
 				lastKeys, lastErr = r.keys, r.err
 			} else {
-				lastKeys, lastErr = p.ring.get(ctx, j.subject, create)
+				lastKeys, lastErr = p.ring.get(ctx, subject, create)
 			}
 		}
 		if lastErr != nil {
@@ -215,7 +215,7 @@ func (p *Protector) getWalker() *walker {
 	if w, ok := p.walkers.Get().(*walker); ok {
 		return w
 	}
-	return &walker{}
+	return &walker{lim: p.limits()}
 }
 
 func (p *Protector) putWalker(w *walker) {

@@ -101,12 +101,11 @@ func resolveMAC(st *structPlan, m macDecl) *TagError {
 	return fail("tokenmac=%s: no token field %s in this struct (tokenmac must sit beside its token field)", m.target, m.target)
 }
 
-// attachMAC gives the job just collected for field f of struct v (if any)
-// its tokenmac companion.
-func (w *walker) attachMAC(v reflect.Value, f *fieldPlan, before int) {
-	if f.hasMAC && len(w.jobs) > before {
-		w.jobs[len(w.jobs)-1].mac = v.Field(f.macIndex)
-	}
+// attachMAC gives the job just collected for field f (which has a
+// tokenmac) of struct v its tokenmac companion.
+func (w *walker) attachMAC(v reflect.Value, f *fieldPlan) {
+	w.macs = append(w.macs, macSlot{dst: v.Field(f.macIndex)})
+	w.jobs[len(w.jobs)-1].mac = int32(len(w.macs))
 }
 
 // tweak returns the FF1 tweak of a token job: version 2 (with the scope)
@@ -132,7 +131,7 @@ func (w *walker) sealToken(j *job) error {
 		return err
 	}
 	if j.field.hasMAC {
-		if j.macOut, err = w.tokenMAC(j, j.outStr); err != nil {
+		if w.macs[j.mac-1].out, err = w.tokenMAC(j, j.outStr); err != nil {
 			return err
 		}
 	}
@@ -147,7 +146,7 @@ func (w *walker) openToken(j *job) error {
 		if err != nil {
 			return err
 		}
-		if !hmac.Equal([]byte(j.mac.String()), []byte(want)) {
+		if !hmac.Equal([]byte(w.macs[j.mac-1].dst.String()), []byte(want)) {
 			return ErrAuthentication
 		}
 	}
@@ -161,9 +160,10 @@ func (w *walker) openToken(j *job) error {
 
 // tokenMAC computes the MAC of token for job j.
 func (w *walker) tokenMAC(j *job, token string) (string, error) {
+	rec := w.recOf(j)
 	record := ""
-	if j.field.boundToRecord(j.rec) {
-		record = j.rec.record
+	if j.field.boundToRecord(rec) {
+		record = rec.record
 	}
 	in := w.ad[:0] // holds the subject, zeroed with the walker
 	in = append(in, macLabel...)

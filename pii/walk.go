@@ -29,29 +29,46 @@ type job struct {
 	dst     reflect.Value // settable string- or []byte-kind value
 	in      string        // input, for string values
 	inBytes []byte        // input, for []byte values
-	isBytes bool
 	field   *fieldPlan
 	scope   string
 	subject string
-	rec     binding       // record and position (binding.go)
-	mac     reflect.Value // the tokenmac companion field, if any
-	version int           // Open only: the envelope version of the value
+	keys    *subjectkey.Keys
+
+	outStr   string
+	outBytes []byte
+
+	// Open only: the parsed ciphertext (aliasing walker.ct or inBytes).
+	ct []byte
+
+	// rec is 1 + the index in walker.recs of the job's record and
+	// element position (binding.go); 0 if it is bound to neither.
+	rec int32
 	// path locates the value for error messages: an index into
 	// walker.paths. For a value held directly by its field (the common
 	// case), path is the enclosing struct's node and direct is set, and the
 	// field's name completes the path; no node is pushed for it.
-	path   int32
-	direct bool
-	keys   *subjectkey.Keys
+	path int32
+	// mac is 1 + the index in walker.macs of the job's tokenmac companion
+	// field; 0 if it has none.
+	mac int32
 
-	// Open only: the parsed ciphertext (aliasing walker.ct or inBytes).
-	mode envelope.Mode
-	ct   []byte
+	version uint8         // Open only: the envelope version of the value
+	mode    envelope.Mode // Open only: the envelope mode of the value
+	isBytes bool
+	direct  bool
+	skip    bool // leave the value as it is (migration mode plaintext)
+}
 
-	outStr   string
-	outBytes []byte
-	macOut   string // Seal only: the tokenmac value to write
-	skip     bool   // leave the value as it is (migration mode plaintext)
+// A job holds as few pointers as it can: jobs are written on every call
+// and cleared when the walker goes back to its pool, and while the
+// garbage collector runs, every pointer slot written or cleared costs a
+// write barrier. What only some jobs need is kept aside, once: their
+// record binding in walker.recs, their tokenmac companion in walker.macs.
+
+// macSlot is the tokenmac companion field of a token job (tokenmac.go).
+type macSlot struct {
+	dst reflect.Value // the settable companion field
+	out string        // Seal only: the MAC to write into it
 }
 
 // pathNode is one step of the path to a field, for error messages only.
@@ -70,6 +87,8 @@ type deferred struct {
 
 type walker struct {
 	jobs   []job
+	recs   []binding
+	macs   []macSlot
 	paths  []pathNode
 	defers []deferred
 	// depth counts the pointers, slices and maps being walked, to refuse
@@ -91,6 +110,8 @@ type walker struct {
 	// mapKey is the key of the map element being visited, for element
 	// binding (binding.go).
 	mapKey reflect.Value
+	// lim are the Protector's length limits (limits.go).
+	lim limits
 
 	// Scratch buffers, reused between calls. Those that may hold plaintext
 	// or a subject identifier are cleared before the walker is returned to
@@ -140,24 +161,57 @@ type memoEntry struct {
 const memoLinear = 16
 
 func (w *walker) reset() {
-	for i := range w.jobs {
-		w.jobs[i] = job{}
-	}
+	// Jobs hold plaintext and subject identifiers, bindings records:
+	// clear them. Only what was used is cleared, and fields that are already
+	// empty are not written again (see job).
+	clear(w.jobs)
 	w.jobs = w.jobs[:0]
-	w.paths = w.paths[:0]
-	for i := range w.defers {
-		w.defers[i] = deferred{}
+	if len(w.recs) > 0 {
+		clear(w.recs)
+		w.recs = w.recs[:0]
 	}
-	w.defers = w.defers[:0]
+	if len(w.macs) > 0 {
+		clear(w.macs)
+		w.macs = w.macs[:0]
+	}
+	w.paths = w.paths[:0]
+	if len(w.defers) > 0 {
+		clear(w.defers)
+		w.defers = w.defers[:0]
+	}
+	if len(w.memo) > 0 || w.memoIdx != nil {
+		w.resetMemo()
+	}
 	w.depth = 0
-	w.resetMemo()
 	w.inspect.reset()
-	w.err = nil
-	w.mapKey = reflect.Value{}
+	if w.err != nil {
+		w.err = nil
+	}
+	if w.mapKey.IsValid() {
+		w.mapKey = reflect.Value{}
+	}
 	// ad holds the subject identifier and pt plaintext: zero them. ct and
 	// out only ever hold ciphertext.
 	clear(w.ad[:cap(w.ad)])
 	clear(w.pt[:cap(w.pt)])
+}
+
+// pushRec returns the job.rec of binding rec: 0 for no binding, otherwise
+// 1 + its index in w.recs, where it is added.
+func (w *walker) pushRec(rec binding) int32 {
+	if rec == (binding{}) {
+		return 0
+	}
+	w.recs = append(w.recs, rec)
+	return int32(len(w.recs))
+}
+
+// recOf returns the binding of job j.
+func (w *walker) recOf(j *job) binding {
+	if j.rec == 0 {
+		return binding{}
+	}
+	return w.recs[j.rec-1]
 }
 
 func (w *walker) push(parent int32, name string, index int32) int32 {
@@ -217,6 +271,7 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 	if st.record != nil && !inline {
 		rec = binding{record: readRecord(v, st), hasRecord: true}
 	}
+	ri := int32(-1) // this level's job.rec, set at its first value
 	for i := range st.fields {
 		if w.err != nil {
 			return
@@ -228,18 +283,32 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 			w.walkInline(fv, f.node, scope, subject, rec, path)
 			continue
 		}
-		switch {
-		case f.node.kind == nString || f.node.kind == nBytes:
-			before := len(w.jobs)
-			w.walkLeaf(fv, f.node, f, scope, subject, rec, path, true)
-			w.attachMAC(v, f, before)
-		case f.name != "":
-			w.walkLeaf(fv, f.node, f, scope, subject, rec, w.push(path, f.goName, -1), false)
-		default:
+		if f.name == "" {
 			w.walkNested(fv, f.node, subject, rec, w.push(path, f.goName, -1))
+			continue
+		}
+		if ri < 0 {
+			ri = w.pushRec(rec)
+		}
+		switch f.node.kind {
+		case nString:
+			// The common case, without a call: a string held by its field.
+			if s := fv.String(); s != "" || !w.skipEmpty {
+				w.jobs = append(w.jobs, job{dst: fv, in: s, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: true})
+				if f.hasMAC {
+					w.attachMAC(v, f)
+				}
+			}
+		case nBytes:
+			w.walkLeaf(fv, f.node, f, scope, subject, ri, path, true)
+		default:
+			w.walkLeaf(fv, f.node, f, scope, subject, ri, w.push(path, f.goName, -1), false)
 		}
 	}
-	if w.err == nil {
+	if w.err != nil {
+		return
+	}
+	if d := st.dyn.Load(); d == nil || len(d.fields) > 0 {
 		w.checkInterfaces(v, st, path)
 	}
 }
@@ -270,24 +339,29 @@ func (w *walker) walkNested(v reflect.Value, n *node, subject string, rec bindin
 }
 
 // walkLeaf follows a field tagged encrypt down to its string and []byte
-// values, and makes a job of each. direct: v is the field itself.
-func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, rec binding, path int32, direct bool) {
+// values, and makes a job of each, bound to ri (a job.rec). direct: v is
+// the field itself.
+func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject string, ri int32, path int32, direct bool) {
 	switch n.kind {
 	case nString:
 		s := v.String()
 		if s == "" && w.skipEmpty {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, rec: rec, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, in: s, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct})
 	case nBytes:
 		b := v.Bytes()
 		if b == nil || (len(b) == 0 && w.skipEmpty) {
 			return
 		}
-		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: rec, path: path, direct: direct})
+		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct})
 	default:
-		w.walkContainer(v, n, walkCtx{f: f, scope: scope, subject: subject, rec: rec}, path, func(elem reflect.Value, p int32) {
-			w.walkLeaf(elem, n.elem, f, scope, subject, w.elemBinding(rec, f, n, p), p, false)
+		c := walkCtx{f: f, scope: scope, subject: subject}
+		if ri != 0 {
+			c.rec = w.recs[ri-1]
+		}
+		w.walkContainer(v, n, c, path, func(elem reflect.Value, p int32) {
+			w.walkLeaf(elem, n.elem, f, scope, subject, w.elemRec(ri, f, n, p), p, false)
 		})
 	}
 }
@@ -480,8 +554,10 @@ func (w *walker) assignRange(jobs []job, defers []deferred) {
 		} else {
 			j.dst.SetString(j.outStr)
 		}
-		if j.macOut != "" {
-			j.mac.SetString(j.macOut)
+		if j.mac != 0 {
+			if m := &w.macs[j.mac-1]; m.out != "" {
+				m.dst.SetString(m.out)
+			}
 		}
 	}
 	for _, d := range defers {
@@ -498,7 +574,7 @@ func (w *walker) sealJob(j *job) error {
 	if j.field.token != "" {
 		return w.sealToken(j)
 	}
-	version := j.sealVersion()
+	version := w.sealVersion(j)
 	w.ad = w.appendAD(w.ad[:0], j, version)
 	var pt []byte
 	if j.isBytes {
@@ -527,12 +603,26 @@ func (w *walker) sealJob(j *job) error {
 	return nil
 }
 
-// parseAll parses every job's sealed input, before any key is fetched: a
-// malformed value is reported as such, and values that migration mode lets
+// parseAll checks the length of every job's sealed input and parses it,
+// before any key is fetched: a malformed value is reported as such, and values that migration mode lets
 // through as plaintext need no key. Decoded text ciphertexts are kept in
 // w.ct, sized up front so that the slices into it stay valid.
 func (w *walker) parseAll(migration bool) (failed int, err error) {
-	w.sizeCT()
+	// First every length, before anything is decoded or allocated for
+	// decoding; and the room the decoded text ciphertexts need.
+	need := 0
+	for i := range w.jobs {
+		j := &w.jobs[i]
+		if !w.openChecked(j) {
+			if err := w.checkOpen(j); err != nil {
+				return i, err
+			}
+		}
+		if j.field.token == "" {
+			need += 2 * len(j.in)
+		}
+	}
+	w.makeCT(need)
 	for i := range w.jobs {
 		if err := w.parseJob(&w.jobs[i], migration); err != nil {
 			return i, err
@@ -542,14 +632,19 @@ func (w *walker) parseAll(migration bool) (failed int, err error) {
 }
 
 // sizeCT makes room in w.ct for every job's decoded text ciphertext, so
-// that the slices parseJob makes into it stay valid.
+// that the slices parseJob makes into it stay valid. Values longer than the
+// limit (which checkOpen refuses before they are parsed) get no room.
 func (w *walker) sizeCT() {
 	need := 0
 	for i := range w.jobs {
-		if w.jobs[i].field.token == "" {
-			need += 2 * len(w.jobs[i].in)
+		if j := &w.jobs[i]; j.field.token == "" && len(j.in) <= w.lim.text {
+			need += 2 * len(j.in)
 		}
 	}
+	w.makeCT(need)
+}
+
+func (w *walker) makeCT(need int) {
 	if cap(w.ct) < need {
 		w.ct = make([]byte, 0, need)
 	}
@@ -565,13 +660,15 @@ func (w *walker) parseJob(j *job, migration bool) error {
 		}
 		return nil
 	}
+	var version int
 	if j.isBytes {
-		j.version, j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
+		version, j.mode, j.ct, err = envelope.ParseBinary(j.inBytes)
 	} else {
 		start := len(w.ct)
-		j.version, j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
+		version, j.mode, j.ct, err = envelope.ParseText(j.in, w.ct)
 		w.ct = w.ct[:start+2*len(j.in)] // reserve what ParseText may have used
 	}
+	j.version = uint8(version)
 	switch {
 	case err == nil:
 	case errors.Is(err, envelope.ErrNotSealed) && migration:
@@ -582,21 +679,6 @@ func (w *walker) parseJob(j *job, migration bool) error {
 		return ErrMalformed
 	}
 	return nil
-}
-
-// tokenJob tokenizes (seal) or detokenizes one job's input with the
-// tokenizer of its keys.
-func tokenJob(j *job, seal bool) error {
-	tk, err := j.keys.Tokenizer()
-	if err != nil {
-		return err
-	}
-	if seal {
-		j.outStr, err = tk.Tokenize(j.field.token, j.field.tweak, j.in)
-	} else {
-		j.outStr, err = tk.Detokenize(j.field.token, j.field.tweak, j.in)
-	}
-	return err
 }
 
 // tokenInMigration decides, in migration mode, whether a token field's
@@ -625,13 +707,14 @@ func (w *walker) openJob(j *job) error {
 	if j.field.token != "" {
 		return w.openToken(j)
 	}
-	w.ad = w.appendAD(w.ad[:0], j, j.version)
+	w.ad = w.appendAD(w.ad[:0], j, int(j.version))
+	ct := j.ct
 	var pt []byte
 	var err error
 	if j.mode == envelope.Deterministic {
-		pt, err = j.keys.DAEAD.DecryptDeterministically(j.ct, w.ad)
+		pt, err = j.keys.DAEAD.DecryptDeterministically(ct, w.ad)
 	} else {
-		pt, err = j.keys.AEAD.Decrypt(j.ct, w.ad)
+		pt, err = j.keys.AEAD.Decrypt(ct, w.ad)
 	}
 	if err != nil {
 		// Tink's error says only that decryption failed.
