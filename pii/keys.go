@@ -56,6 +56,9 @@ func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjec
 	if err := r.watch.check(); err != nil {
 		return nil, err
 	}
+	if keys, state := r.cache.get(subject); state == cacheHit {
+		return keys, nil // the warm path: no retry loop, no flight
+	}
 	const attempts = 4
 	for attempt := 1; ; attempt++ {
 		keys, err := r.get1(ctx, subject, create)
