@@ -492,15 +492,27 @@ func TestReviewH2OversizedValuesRefusedBeforeWork(t *testing.T) {
 		{"encrypt-bytes", Signup{ID: "new-subject-3", Blob: []byte(big)}, "seal", "Signup.Blob"},
 		{"open", Signup{ID: "new-subject-4", Note: "fc1a." + big}, "open", "Signup.Note"},
 		{"open-token", Signup{ID: "new-subject-5", Email: big + "@example.com"}, "open", "Signup.Email"},
+		// OpenEach used to reserve decode room for an oversized value
+		// before refusing it.
+		{"openeach", Signup{ID: "new-subject-6", Note: "fc1a." + big}, "openeach", "Signup[0].Note"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := tc.v
 			var err error
 			alloc := bytesAllocated(func() {
-				if tc.op == "seal" {
+				switch tc.op {
+				case "seal":
 					err = e.p.Seal(ctx, &v)
-				} else {
+				case "openeach":
+					one := []Signup{v}
+					var errs []error
+					errs, err = e.p.OpenEach(ctx, &one)
+					if err == nil && len(errs) == 1 {
+						err = errs[0]
+					}
+					v = one[0]
+				default:
 					err = e.p.Open(ctx, &v)
 				}
 			})
