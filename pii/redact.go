@@ -105,7 +105,7 @@ func redactAny(rv reflect.Value, depth int) slog.Value {
 		}
 		return redactValue(slog.AnyValue(rv.Interface()).Resolve(), depth+1)
 	}
-	if !mayHold(t) {
+	if !logMayHold(t) {
 		return slog.AnyValue(rv.Interface())
 	}
 	switch rv.Kind() {
@@ -142,7 +142,7 @@ func redactAny(rv reflect.Value, depth int) slog.Value {
 		}
 		// Keys that may hold protected values are not shown: only
 		// values are walked, as Seal walks them.
-		showKeys := !mayHold(t.Key())
+		showKeys := !logMayHold(t.Key())
 		out := make([]slog.Attr, 0, rv.Len())
 		iter := rv.MapRange()
 		for iter.Next() {
@@ -218,7 +218,7 @@ func logPlanFor(t reflect.Type) *logPlan {
 				show = showRedacted
 			case planned[i] || sf.Type.Implements(logValuerType):
 				show = showWalked
-			case mayHold(sf.Type):
+			case logMayHold(sf.Type):
 				show = showDynamic
 			}
 			lp.fields = append(lp.fields, logField{index: i, name: sf.Name, show: show})
@@ -226,6 +226,45 @@ func logPlanFor(t reflect.Type) *logPlan {
 	}
 	actual, _ := logPlans.LoadOrStore(t, lp)
 	return actual.(*logPlan)
+}
+
+// logMayHold reports whether a value of type t may hold a struct with
+// protected fields or an interface value: mayHold, which Seal uses, and
+// also in map keys, which Seal never walks but a log would print.
+func logMayHold(t reflect.Type) bool {
+	if mayHold(t) {
+		return true
+	}
+	if v, ok := keyHolds.Load(t); ok {
+		return v.(bool)
+	}
+	v := keysMayHold(t, map[reflect.Type]bool{})
+	keyHolds.Store(t, v)
+	return v
+}
+
+var keyHolds sync.Map // reflect.Type -> bool
+
+// keysMayHold reports whether t has, somewhere in it, a map whose keys may
+// hold a struct with protected fields.
+func keysMayHold(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if visiting[t] {
+		return false
+	}
+	visiting[t] = true
+	switch t.Kind() {
+	case reflect.Map:
+		return mayHold(t.Key()) || keysMayHold(t.Key(), visiting) || keysMayHold(t.Elem(), visiting)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return keysMayHold(t.Elem(), visiting)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); inspectable(f) && keysMayHold(f.Type, visiting) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redactStruct shows struct v as a group of its fields, protected ones
