@@ -45,35 +45,61 @@ func (a *checker) protectedField(e ast.Expr) (field string, root types.Object) {
 	if !ok {
 		return "", nil
 	}
-	s, ok := a.pass.TypesInfo.Selections[sel]
-	if !ok || s.Kind() != types.FieldVal {
+	owner, name, tag, ok := a.selectedField(sel)
+	if !ok || !protectedTag(tag) {
 		return "", nil
 	}
-	// Follow the index path through embedded fields to the struct that
-	// declares the field, and read its tag.
+	// Not protected if reached through a field tagged pii:"-": Seal
+	// leaves it alone.
+	for x := a.unwrap(sel.X); ; {
+		up, isSel := x.(*ast.SelectorExpr)
+		if !isSel {
+			break
+		}
+		_, _, upTag, isField := a.selectedField(up)
+		if !isField {
+			break
+		}
+		if skippedTag(upTag) {
+			return "", nil
+		}
+		x = a.unwrap(up.X)
+	}
+	return owner + "." + name, a.rootObj(sel.X)
+}
+
+// selectedField returns, for a field selection, the type that declares
+// the field, its name and its tag (following promoted fields through
+// embedded structs; a pii:"-" embedded struct on the way counts as the
+// tag).
+func (a *checker) selectedField(sel *ast.SelectorExpr) (owner, name, tag string, ok bool) {
+	s, found := a.pass.TypesInfo.Selections[sel]
+	if !found || s.Kind() != types.FieldVal {
+		return "", "", "", false
+	}
 	t := s.Recv()
 	idx := s.Index()
 	for i, fi := range idx {
-		if p, ok := t.Underlying().(*types.Pointer); ok {
+		if p, isPtr := t.Underlying().(*types.Pointer); isPtr {
 			t = p.Elem()
 		}
-		st, ok := t.Underlying().(*types.Struct)
-		if !ok || fi >= st.NumFields() {
-			return "", nil
+		st, isStruct := t.Underlying().(*types.Struct)
+		if !isStruct || fi >= st.NumFields() {
+			return "", "", "", false
 		}
 		if i == len(idx)-1 {
-			if !protectedTag(st.Tag(fi)) {
-				return "", nil
-			}
-			owner := "struct"
-			if n, ok := types.Unalias(t).(*types.Named); ok {
+			owner = "struct"
+			if n, isNamed := types.Unalias(t).(*types.Named); isNamed {
 				owner = n.Obj().Name()
 			}
-			return owner + "." + st.Field(fi).Name(), a.rootObj(sel.X)
+			return owner, st.Field(fi).Name(), st.Tag(fi), true
+		}
+		if skippedTag(st.Tag(fi)) {
+			return "", st.Field(fi).Name(), st.Tag(fi), true
 		}
 		t = st.Field(fi).Type()
 	}
-	return "", nil
+	return "", "", "", false
 }
 
 // rootObj returns the variable an expression reads from: c for c, &c,

@@ -19,9 +19,9 @@ type Phone struct {
 }
 
 type Customer struct {
-	ID      string `pii:"subject"`
-	Name    string `pii:"encrypt"`
-	Nick    *string `pii:"encrypt"`
+	ID      string   `pii:"subject"`
+	Name    string   `pii:"encrypt"`
+	Nick    *string  `pii:"encrypt"`
 	Aliases []string `pii:"encrypt"`
 	Notes   []byte   `pii:"encrypt"`
 	Tier    int
