@@ -63,6 +63,10 @@
 //   - a protected value copied to a local variable first (name := c.Name)
 //     and values passed as a []any with args... are not seen;
 //   - values behind interfaces (any) are not seen, in logs or in writes;
+//   - every argument of a print call counts, whatever its verb: %T and %p
+//     of a model are reported too (mark them);
+//   - a protected field printed on purpose, after Open, by display code is
+//     reported like a log line: mark it, or show pii's masked form;
 //   - a query built as text (fmt.Sprintf("... '%s'", c.Name)) is reported
 //     only as a fmt call, if at all; use parameters.
 //
