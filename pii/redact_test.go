@@ -38,7 +38,7 @@ func TestLogValueRedactsProtectedFields(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, out)
 		}
 	}
-	for _, shown := range []string{`"ID":"cust-log"`, `"City":"London"`, `"Tier":3`, `"Skipped":"left alone"`, `"Name":"[redacted]"`, `"Phones":"[redacted]"`} {
+	for _, shown := range []string{`"ID":"cust-log"`, `"City":"London"`, `"Tier":3`, `"Skipped":"left alone"`, `"Name":"[redacted]"`, `"Phones":{"0":{"Kind":"mobile","Number":"[redacted]"},"1":{"Kind":"home","Number":"[redacted]"}}`, `"ByKind":{"fax":{"Kind":"fax","Number":"[redacted]"}}`} {
 		if !strings.Contains(out, shown) {
 			t.Errorf("log lacks %s:\n%s", shown, out)
 		}

@@ -1,0 +1,13 @@
+module github.com/fieldcrypt/fieldcrypt/tools/piivet
+
+go 1.26.0
+
+require golang.org/x/tools v0.52.0
+
+require (
+	golang.org/x/mod v0.42.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
+
+// Developed in the same repository as the core: build against the checkout.
+replace github.com/fieldcrypt/fieldcrypt => ../..
