@@ -23,8 +23,8 @@ import (
 // errIndexElsewhere: index= written as an option of another verb.
 var errIndexElsewhere = errors.New("index= is a tag of its own, on the index field: EmailIdx string `pii:\"index=Email\"` beside Email string `pii:\"encrypt\"`")
 
-// indexTag is the parsed tag of an index field.
-type indexTag struct {
+// idxTag is the parsed tag of an index field.
+type idxTag struct {
 	sources    []string
 	transforms []blindindex.Transform // one, or one per source
 	bits       int
@@ -34,7 +34,7 @@ type indexTag struct {
 }
 
 // parseIndexSources parses the value of index=.
-func parseIndexSources(s string) (*indexTag, error) {
+func parseIndexSources(s string) (*idxTag, error) {
 	parts := strings.Split(s, "+")
 	if len(parts) > blindindex.MaxInputs {
 		return nil, fmt.Errorf("index= names at most %d fields", blindindex.MaxInputs)
@@ -49,12 +49,12 @@ func parseIndexSources(s string) (*indexTag, error) {
 			}
 		}
 	}
-	return &indexTag{sources: parts}, nil
+	return &idxTag{sources: parts}, nil
 }
 
 // option parses one option of an index tag (parseTag has refused
 // duplicates already).
-func (t *indexTag) option(opt, key, value string, hasValue bool) error {
+func (t *idxTag) option(opt, key, value string, hasValue bool) error {
 	var err error
 	switch {
 	case key == "transform" && hasValue:
@@ -95,7 +95,7 @@ func (t *indexTag) option(opt, key, value string, hasValue bool) error {
 }
 
 // finish checks the options against each other.
-func (t *indexTag) finish() error {
+func (t *idxTag) finish() error {
 	if n := len(t.transforms); n > 1 && n != len(t.sources) {
 		return fmt.Errorf("transform= gives %d transforms for %d fields: give one for all, or one per field joined by '|'", n, len(t.sources))
 	}
@@ -103,7 +103,7 @@ func (t *indexTag) finish() error {
 }
 
 // definition returns the blindindex definition of the tag.
-func (t *indexTag) definition() blindindex.Definition {
+func (t *idxTag) definition() blindindex.Definition {
 	d := blindindex.Definition{Inputs: make([]blindindex.Transform, len(t.sources)), Bits: t.bits, Slow: t.slow}
 	if d.Bits == 0 {
 		d.Bits = blindindex.DefaultBits
@@ -132,7 +132,7 @@ type indexPlan struct {
 	// Field); sources are the source fields, in the tag's order.
 	field   string
 	sources []indexSource
-	tag     *indexTag // until resolved
+	tag     *idxTag // until resolved
 }
 
 type indexSource struct {

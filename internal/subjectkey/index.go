@@ -47,7 +47,9 @@ type IndexKey struct {
 }
 
 // String never reveals key material.
-func (k IndexKey) String() string { return fmt.Sprintf("subjectkey.IndexKey(v%d, [redacted])", k.Version) }
+func (k IndexKey) String() string {
+	return fmt.Sprintf("subjectkey.IndexKey(v%d, [redacted])", k.Version)
+}
 
 // GoString never reveals key material.
 func (k IndexKey) GoString() string { return k.String() }
