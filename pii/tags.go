@@ -46,7 +46,7 @@ type tag struct {
 	bindIndex     bool     // encrypt,bindindex
 	bind          bindMode // encrypt,bind=subject|record
 	macFor        string   // tokenmac=FIELD: the Go name of the token field
-	index         *idxTag // index=SOURCES and its options (searchtags.go)
+	index         *idxTag  // index=SOURCES and its options (searchtags.go)
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
