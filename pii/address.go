@@ -156,6 +156,9 @@ func (r *keyring) refresh(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := r.setIndexRoots(keys); err != nil {
+		return false, err
+	}
 	changed := len(a.links) != len(cur.links) || a.live != cur.live || !hmac.Equal(a.tombstoneKey, cur.tombstoneKey)
 	r.addr.Store(a)
 	return changed, nil

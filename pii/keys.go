@@ -35,6 +35,7 @@ type keyring struct {
 	batchSize    int
 	retention    time.Duration // 0: keys are kept until Forget
 	now          func() time.Time
+	search       searchState // index root keys (searchkeys.go)
 }
 
 // recordID is the key store ID of subject under the newest generation of
@@ -518,6 +519,9 @@ func (r *keyring) setGlobal(keys *subjectkey.Keys, rec keystore.Record) error {
 	}
 	a, err := newAddressing(keys, rec)
 	if err != nil {
+		return err
+	}
+	if err := r.setIndexRoots(keys); err != nil {
 		return err
 	}
 	r.global = keys

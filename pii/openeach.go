@@ -32,9 +32,16 @@ import (
 // With WithErasedPlaceholder, records of forgotten subjects open to the
 // placeholder, as with Open, rather than failing.
 func (p *Protector) OpenEach(ctx context.Context, v any) (errs []error, err error) {
+	return p.openEach(ctx, v, indexOff)
+}
+
+// openEach is OpenEach; with mode indexMatch, records of forgotten
+// subjects fail even with a placeholder (Matches drops them).
+func (p *Protector) openEach(ctx context.Context, v any, mode indexMode) (errs []error, err error) {
 	w := p.getWalker()
 	defer p.putWalker(w)
 	w.skipEmpty = true
+	w.ix.mode = mode
 	const op = "open"
 	recs, n, err := w.collectEach(v)
 	if err != nil {
@@ -217,7 +224,7 @@ func (p *Protector) resolveEach(ctx context.Context, w *walker, recs []record, e
 				}
 			}
 			if lastErr != nil {
-				if p.placeholder != nil && errors.Is(lastErr, ErrForgotten) {
+				if p.placeholder != nil && w.ix.mode != indexMatch && errors.Is(lastErr, ErrForgotten) {
 					j.keys = nil
 					continue
 				}

@@ -94,6 +94,8 @@ type structPlan struct {
 	record       []int
 	recordViaPtr bool
 	macs         []macDecl
+	// indexes are the blind-index fields of this level (searchtags.go).
+	indexes []indexPlan
 
 	// dyn caches dynOf(typ) (iface.go), set on first use: the walker asks
 	// it on every struct it walks.
@@ -155,6 +157,7 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 		st.scope = t.Name()
 	}
 	b.resolveMACs(st)
+	b.resolveIndexes(st)
 	return st
 }
 
@@ -227,6 +230,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 
 	case verbTokenMAC:
 		return b.addTokenMAC(st, f, tg)
+
+	case verbIndex:
+		return b.addIndex(st, f, tg)
 
 	case verbEncrypt, verbToken:
 		n, reason := b.leafNode(f.Type, tg.verb == verbEncrypt)
@@ -506,6 +512,11 @@ func checkRoot(st *structPlan) error {
 				errs = append(errs, &TagError{Type: st.typ, Field: f.goName, Reason: "encrypted field has no subject: add a `pii:\"subject\"` string field to this struct or to one that encloses it"})
 			}
 			walkNode(f.node, hasSubject)
+		}
+		for _, ix := range st.indexes {
+			if ix.subject && !hasSubject {
+				errs = append(errs, &TagError{Type: st.typ, Field: ix.goName, Reason: "a scope=subject index has no subject: add a `pii:\"subject\"` string field to this struct or to one that encloses it"})
+			}
 		}
 	}
 	walkNode = func(n *node, hasSubject bool) {

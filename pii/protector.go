@@ -275,8 +275,12 @@ func Check[T any]() error {
 // SurvivingFields lists the fields of T (as paths such as
 // "Customer.Card") whose protection survives Forget: tokens with
 // scope=global, made with the global key so that equal values join across
-// subjects. After Forget, an application that must erase a person
-// completely clears these fields in its own records. It returns nil if T
+// subjects, and global index fields (scope=global, the default), whose
+// truncated term stays computable from a guessed value after the
+// ciphertext beside it is gone. Index fields with scope=subject are not
+// listed: their key dies with the subject's. After Forget, an application
+// that must erase a person completely clears these fields in its own
+// records (Reindex clears the index fields of forgotten subjects). It returns nil if T
 // has none, and the TagError if T's tags are invalid.
 func SurvivingFields[T any]() ([]string, error) {
 	t := reflect.TypeFor[T]()
@@ -310,6 +314,11 @@ func SurvivingFields[T any]() ([]string, error) {
 				if n.kind == nStruct {
 					walk(n.st, p)
 				}
+			}
+		}
+		for _, ix := range st.indexes {
+			if !ix.subject {
+				out = append(out, path+"."+ix.goName)
 			}
 		}
 		delete(seen, st)

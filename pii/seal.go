@@ -43,13 +43,16 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	w := p.getWalker()
 	defer p.putWalker(w)
 	w.skipEmpty = op == "open" || !p.encryptEmpty
+	if op == "seal" {
+		w.ix.mode = indexSeal
+	}
 	if err := w.collect(v, many); err != nil {
 		if fe, ok := err.(*FieldError); ok {
 			fe.Op = op
 		}
 		return err
 	}
-	if len(w.jobs) == 0 {
+	if len(w.jobs) == 0 && len(w.ix.jobs) == 0 {
 		return nil
 	}
 	// Before any key is fetched or created: bad input changes nothing.
@@ -69,6 +72,12 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 	}
 	if err := p.resolveKeys(ctx, w, op, many); err != nil {
 		return err
+	}
+	if len(w.ix.jobs) > 0 {
+		// From the plaintext collected in phase 1, before it is encrypted.
+		if err := p.computeIndexes(ctx, w, op, true); err != nil {
+			return err
+		}
 	}
 	for i := range w.jobs {
 		j := &w.jobs[i]
@@ -152,7 +161,7 @@ func (p *Protector) resolveKeys(ctx context.Context, w *walker, op string, many 
 			}
 		}
 		if lastErr != nil {
-			if op == "open" && p.placeholder != nil && errors.Is(lastErr, ErrForgotten) {
+			if op == "open" && (p.placeholder != nil || w.ix.mode == indexReindex) && errors.Is(lastErr, ErrForgotten) {
 				j.keys = nil
 				continue
 			}

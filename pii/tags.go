@@ -22,6 +22,7 @@ const (
 	verbToken                // `pii:"token,format=pan"`
 	verbRecord               // `pii:"record"`
 	verbTokenMAC             // `pii:"tokenmac=Card"`
+	verbIndex                // `pii:"index=Email,transform=trim+fold"` (search.go)
 )
 
 // bindMode is an encrypt field's bind= option: what the ciphertext is
@@ -45,6 +46,7 @@ type tag struct {
 	bindIndex     bool     // encrypt,bindindex
 	bind          bindMode // encrypt,bind=subject|record
 	macFor        string   // tokenmac=FIELD: the Go name of the token field
+	index         *idxTag  // index=SOURCES and its options (searchtags.go)
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -80,8 +82,14 @@ func parseTag(s string) (tag, error) {
 		if !isGoIdentifier(t.macFor) {
 			return tag{}, fmt.Errorf("tokenmac= must name a token field of this struct by its Go name")
 		}
+	case strings.HasPrefix(head, "index="):
+		t.verb = verbIndex
+		var err error
+		if t.index, err = parseIndexSources(strings.TrimPrefix(head, "index=")); err != nil {
+			return tag{}, err
+		}
 	default:
-		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, record, encrypt, token, tokenmac=FIELD, scope=NAME or -", head)
+		return tag{}, fmt.Errorf("unknown pii tag %q: want subject, record, encrypt, token, tokenmac=FIELD, index=FIELDS, scope=NAME or -", head)
 	}
 	seen := map[string]bool{}
 	for _, opt := range parts[1:] {
@@ -91,6 +99,12 @@ func parseTag(s string) (tag, error) {
 		}
 		seen[key] = true
 		switch {
+		case t.verb == verbIndex:
+			if err := t.index.option(opt, key, value, hasValue); err != nil {
+				return tag{}, err
+			}
+		case key == "index":
+			return tag{}, errIndexElsewhere
 		case t.verb == verbEncrypt && opt == "deterministic":
 			t.deterministic = true
 		case (t.verb == verbEncrypt || t.verb == verbToken) && key == "name" && hasValue:
@@ -118,6 +132,11 @@ func parseTag(s string) (tag, error) {
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
 			return tag{}, fmt.Errorf("unknown option %q for %s", opt, head)
+		}
+	}
+	if t.verb == verbIndex {
+		if err := t.index.finish(); err != nil {
+			return tag{}, err
 		}
 	}
 	if t.verb == verbToken && t.format == "" {

@@ -112,6 +112,8 @@ type walker struct {
 	mapKey reflect.Value
 	// lim are the Protector's length limits (limits.go).
 	lim limits
+	// ix are the index fields to fill (searchwalk.go).
+	ix indexWork
 
 	// Scratch buffers, reused between calls. Those that may hold plaintext
 	// or a subject identifier are cleared before the walker is returned to
@@ -183,6 +185,7 @@ func (w *walker) reset() {
 		w.resetMemo()
 	}
 	w.depth = 0
+	w.ix.reset()
 	w.inspect.reset()
 	if w.err != nil {
 		w.err = nil
@@ -307,6 +310,9 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 	}
 	if w.err != nil {
 		return
+	}
+	if len(st.indexes) > 0 && w.ix.collects() {
+		w.collectIndexes(v, st, scope, subject, path)
 	}
 	if d := st.dyn.Load(); d == nil || len(d.fields) > 0 {
 		w.checkInterfaces(v, st, path)
@@ -538,6 +544,7 @@ func readSubject(v reflect.Value, st *structPlan) string {
 
 // assign is phase 3: write every output, then attach the copies.
 func (w *walker) assign() {
+	w.assignIndexes()
 	w.assignRange(w.jobs, w.defers)
 }
 

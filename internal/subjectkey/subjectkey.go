@@ -19,6 +19,10 @@
 //	                     keys, one per generation, in keyset order; with a
 //	                     GEN part, the oldest generation that may still
 //	                     hold records (see address.go)
+//	INDEX  raw keys      global bundles: the root keys of the global blind
+//	                     indexes, one per version (see index.go); global
+//	                     bundles made before it was introduced gain it on
+//	                     first use (RotateIndexKey)
 //
 // A global bundle without a TOKEN keyset (made by an older release) derives
 // its token key from PRF, as before; RotateTokenKey adds one (see the pii
@@ -29,12 +33,14 @@
 //	"FCKB" VERSION(1 byte = 1) COUNT(1 byte)
 //	COUNT times: PURPOSE(1 byte) LEN(4 bytes, big-endian) TINK-BINARY-KEYSET
 //
-// PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF), 't' (TOKEN), 'r' (ADDR)
-// or 'g' (GEN); each appears at most once, 'a', 'd' and 'p' must appear,
-// and 'g' appears exactly when 'r' does. GEN is not a keyset: its 4 bytes
-// are the oldest live generation, big-endian, at most the number of ADDR
-// keys. (Releases before TOKEN reject a bundle with 't' as corrupt, and
-// releases before ADDR one with 'r': a store whose global bundle has one
+// PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF), 't' (TOKEN), 'r' (ADDR),
+// 'g' (GEN) or 'i' (INDEX); each appears at most once, 'a', 'd' and 'p'
+// must appear, and 'g' appears exactly when 'r' does. GEN is not a keyset:
+// its 4 bytes are the oldest live generation, big-endian, at most the
+// number of ADDR keys. INDEX is not a keyset either: COUNT × (VERSION
+// (4 bytes, big-endian) || 32 key bytes), COUNT ≥ 1, versions ≥ 1 and
+// strictly increasing. (Releases before TOKEN reject a bundle with 't' as corrupt, and
+// releases before ADDR one with 'r', releases before INDEX one with 'i': a store whose global bundle has one
 // cannot be opened by them, which is what keeps a process that does not
 // know the new addresses from writing under the old ones.)
 //
@@ -78,6 +84,8 @@ type Keys struct {
 	tokenOnce sync.Once
 	tokenizer *tokenize.Tokenizer
 	tokenErr  error
+
+	indexState // blind-index roots and derived keys (index.go)
 }
 
 // Tokenizer returns the format-preserving tokenizer of this bundle. Its FF1
@@ -141,7 +149,7 @@ func (k *Keys) WithTokenKey(id uint32) (*Keys, error) {
 		return nil, fmt.Errorf("subjectkey: no token key %d", id)
 	}
 	return &Keys{AEAD: k.AEAD, DAEAD: k.DAEAD, PRF: k.PRF, KeyIDs: k.KeyIDs, tokenPRF: k.tokenPRF, tokenKeyID: id,
-		addrChain: k.addrChain, addrLive: k.addrLive}, nil
+		addrChain: k.addrChain, addrLive: k.addrLive, indexState: indexState{indexKeys: k.indexKeys}}, nil
 }
 
 // String never reveals key material.
@@ -156,6 +164,7 @@ type Bundle struct {
 	token            *keyset.Handle // optional (global bundles)
 	addr             *keyset.Handle // optional (global bundles): the re-addressing chain
 	addrLive         uint32         // with addr: the oldest live generation
+	index            []IndexKey     // optional (global bundles): index root keys, oldest first
 }
 
 // ErrCorrupt reports a serialized bundle that cannot be parsed. Since the
@@ -185,14 +194,18 @@ func New() (*Bundle, error) {
 	return &Bundle{aead: a, daead: d, prf: p}, nil
 }
 
-// NewGlobal generates a global bundle: New's keysets, and a TOKEN keyset
-// for global tokens, independent of the PRF that addresses records.
+// NewGlobal generates a global bundle: New's keysets, a TOKEN keyset for
+// global tokens, independent of the PRF that addresses records, and
+// version 1 of the index root key.
 func NewGlobal() (*Bundle, error) {
 	b, err := New()
 	if err != nil {
 		return nil, err
 	}
 	if _, err := b.RotateTokenKey(); err != nil {
+		return nil, err
+	}
+	if _, err := b.RotateIndexKey(); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -257,6 +270,9 @@ func (b *Bundle) Marshal() ([]byte, error) {
 	if b.addr != nil {
 		count++ // GEN
 	}
+	if len(b.index) > 0 {
+		count++ // INDEX
+	}
 	out.WriteByte(byte(count))
 	for _, part := range parts {
 		var ks bytes.Buffer
@@ -269,6 +285,13 @@ func (b *Bundle) Marshal() ([]byte, error) {
 		out.Write(n[:])
 		out.Write(ks.Bytes())
 		Zero(ks.Bytes())
+	}
+	if len(b.index) > 0 {
+		out.WriteByte('i')
+		out.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b.index)*indexEntrySize)))
+		part := appendIndexPart(make([]byte, 0, len(b.index)*indexEntrySize), b.index)
+		out.Write(part)
+		Zero(part)
 	}
 	if b.addr != nil {
 		out.WriteByte('g')
@@ -305,6 +328,17 @@ func Parse(data []byte) (*Bundle, error) {
 				return nil, fmt.Errorf("%w: bad generation part", ErrCorrupt)
 			}
 			gen, rest = rest[:4], rest[4:]
+			continue
+		}
+		if purpose == 'i' {
+			if b.index != nil {
+				return nil, fmt.Errorf("%w: purpose 'i' twice", ErrCorrupt)
+			}
+			keys, err := parseIndexPart(rest[:n])
+			if err != nil {
+				return nil, err
+			}
+			b.index, rest = keys, rest[n:]
 			continue
 		}
 		h, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(rest[:n])))
@@ -365,6 +399,9 @@ func (b *Bundle) Keys() (*Keys, error) {
 		return nil, fmt.Errorf("subjectkey: PRF keyset: %w", err)
 	}
 	k := &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}
+	for _, ik := range b.index {
+		k.indexKeys = append(k.indexKeys, IndexKey{Version: ik.Version, Key: slices.Clone(ik.Key)})
+	}
 	if b.token != nil {
 		if k.tokenPRF, err = prf.NewPRFSet(b.token); err != nil {
 			return nil, fmt.Errorf("subjectkey: token keyset: %w", err)
