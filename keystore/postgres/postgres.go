@@ -10,8 +10,9 @@
 // the tombstone is committed, no key can be created for that ID.
 //
 // Erasures are announced with NOTIFY on the channel "fieldcrypt_erased",
-// carrying the record ID, and readmissions on the same channel with the
-// prefix " readmit "; WatchErasures listens for them (with a reconnecting
+// carrying the record ID, readmissions on the same channel with the
+// prefix " readmit ", and consent changes (keystore.ConsentStore) with the
+// prefix " consent "; WatchErasures listens for them (with a reconnecting
 // listener, which reports a lost connection at once), which lets every
 // instance evict an erased key at once instead of when its cache entry
 // expires. Any role that can connect to the database can NOTIFY, so an
@@ -21,6 +22,13 @@
 // key store keeps other applications' roles off the channel. LISTEN needs a
 // session of its own: a transaction-pooling connection pooler (PgBouncer in
 // transaction mode) cannot carry it.
+//
+// The store also keeps legal holds, the erasure request log and consent
+// (keystore.Holder, RequestLog, ConsentStore; schema version 4). A hold is
+// checked by Delete, DeleteExpired and Readdress under the ID's advisory
+// lock, so an erasure never races past a hold placed by another instance.
+// The histories are append-only: triggers refuse UPDATE, DELETE and
+// TRUNCATE, whoever asks.
 //
 // # What an erasure leaves on disk
 //

@@ -21,7 +21,14 @@
 //
 // Several processes may share one database file on a local disk. Each
 // process learns of another's erasure only when its key cache entry expires;
-// see the pii package documentation on time-to-forget.
+// see the pii package documentation on time-to-forget. The same holds for
+// consent: a withdrawal is in the file at once, and a process that caches
+// consent answers sees it when its cached answer expires.
+//
+// The store also keeps legal holds, the erasure request log and consent
+// (keystore.Holder, RequestLog, ConsentStore; schema version 4); Delete,
+// DeleteExpired and Readdress check holds in their transaction. The
+// histories are append-only: triggers refuse UPDATE and DELETE.
 package sqlite
 
 import (
