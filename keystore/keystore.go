@@ -13,7 +13,12 @@
 // Every implementation passes the conformance suite in
 // [github.com/fieldcrypt/fieldcrypt/keystore/storetest], and implements
 // Readdresser (moving a record and its tombstone to a new ID in one step,
-// for the rotation of the addressing key).
+// for the rotation of the addressing key), and the records of data-subject
+// rights: Holder (legal holds, which Delete and DeleteExpired respect in
+// the deleting step), RequestLog (erasure requests) and ConsentStore
+// (consent, with its history). These are optional sibling interfaces,
+// found by type assertion, so that other Store implementations keep
+// compiling.
 package keystore
 
 import (
@@ -113,6 +118,9 @@ type Store interface {
 	// that first tombstone is kept, and a record found beside it (brought
 	// back by restoring a backup) is removed all the same. Whenever Delete
 	// writes a tombstone or removes a record, it appends a Receipt.
+	//
+	// A store that implements Holder refuses, changing nothing, to erase
+	// an ID under legal hold: Delete then fails with a *HoldError.
 	Delete(ctx context.Context, t Tombstone) (Deletion, error)
 
 	// DeleteExpired erases t.ID as Delete does, but only if its record
@@ -120,7 +128,8 @@ type Store interface {
 	// same step: a retention extended or lifted after a ScanExpired is
 	// respected. Otherwise it changes nothing and fails with ErrConflict
 	// (the record is not expired), ErrNotFound (no record) or ErrTombstoned
-	// (already erased).
+	// (already erased), or, on a store that implements Holder, with a
+	// *HoldError (the ID is under legal hold).
 	DeleteExpired(ctx context.Context, t Tombstone, now time.Time) (Deletion, error)
 
 	// Receipts returns erasure receipts as q selects.
@@ -160,6 +169,9 @@ type Deletion struct {
 	// call: a repeated erasure, or a record brought back by a restore and
 	// erased again.
 	AlreadyTombstoned bool
+	// ReceiptSeq is the Seq of the Receipt this call appended (0 if it
+	// appended none: the ID was erased before and nothing came back).
+	ReceiptSeq int64
 }
 
 // CheckExpired is DeleteExpired's condition, for stores to apply inside
@@ -210,6 +222,10 @@ type ErasureEvents struct {
 	// again, erasures elsewhere go unannounced: the caller must drop every
 	// cached key and stop caching (or cap how long it caches).
 	Lost func(err error)
+	// ConsentChanged is called with an ID whose consent was granted or
+	// withdrawn anywhere (ConsentStore.SetConsent). A hint, like the
+	// others: drop what is cached of the ID's consent and read it again.
+	ConsentChanged func(id string)
 }
 
 // Errors returned by stores. Match them with errors.Is.

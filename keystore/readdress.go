@@ -15,10 +15,17 @@ import (
 // of this module implements it.
 type Readdresser interface {
 	// Readdress moves the record and the tombstone of m.From to m.To, in
-	// one step, and reports what it did:
+	// one step, together with its standing legal holds and current consent
+	// (on stores that implement Holder and ConsentStore; see MergeConsent),
+	// and reports what it did:
 	//
-	//   - From holds neither a record nor a tombstone: ErrNotFound, nothing
-	//     changes.
+	//   - From holds nothing (no record, tombstone, hold or consent):
+	//     ErrNotFound, nothing changes.
+	//   - From holds only holds or consent: they are moved, and Moved.Rights
+	//     is set (m.Record is ignored).
+	//   - A hold stands at From or To and a tombstone at either: the merge
+	//     would erase a held subject. Readdress fails with a *HoldError and
+	//     changes nothing.
 	//   - A tombstone stands at From or at To: the subject is erased, and
 	//     stays so at To. To keeps its tombstone, or receives From's (with
 	//     its ErasedAt and Reason); From's tombstone is removed; every record
@@ -33,8 +40,9 @@ type Readdresser interface {
 	//     every wrap to its record ID), and From's Incarnation, RetainUntil
 	//     and Created; its Version is From's plus one.
 	//
-	// Receipts are never moved: they are an append-only log, and keep the
-	// ID they were written under.
+	// Receipts, and the hold, request and consent histories, are never
+	// moved: they are append-only logs, and keep the ID they were written
+	// under.
 	Readdress(ctx context.Context, m Move) (Moved, error)
 }
 
@@ -60,6 +68,8 @@ type Moved struct {
 	// ErasedAt and Reason are those of the tombstone standing at To.
 	ErasedAt time.Time
 	Reason   string
+	// Rights: holds or consent state were moved from From to To.
+	Rights bool
 }
 
 // ErrExists is returned by Readdress when the target ID already holds a

@@ -20,6 +20,10 @@ import (
 // write two receipts (the tombstone's at the newest address, and the
 // destroyed keys' when they were still at an older one).
 type Receipt struct {
+	// Seq is the store's sequence number of the receipt (keystore.Receipt),
+	// which an erasure request's completion names; 0 when the erasure
+	// wrote none (the subject was erased before, and nothing came back).
+	Seq      int64
 	Subject  string    // keyed hash of the subject identifier (its key store ID at the time)
 	KeyIDs   []uint32  // the Tink key ids destroyed
 	KEKID    string    // the KEK that had wrapped them
@@ -43,6 +47,11 @@ type Receipt struct {
 // While the store is being re-addressed (RotateAddressingKey), Forget
 // writes the tombstone at the subject's newest address and erases whatever
 // is left of the subject at every older one, in the same call.
+//
+// A subject under legal hold (PlaceHold) is not erased: Forget fails with a
+// *LegalHoldError (errors.Is(err, ErrLegalHold)) and changes nothing. The
+// key store checks the hold in the erasing step itself. To record the
+// request and its outcome, use RequestErasure.
 func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error) {
 	if subject == "" {
 		return Receipt{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
@@ -57,6 +66,13 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		return Receipt{}, err
 	}
 	id := ids[0]
+	// A hold at an older address (placed before a rotation of the
+	// addressing key) is refused here, before anything is touched; one at
+	// the newest address is refused again by the store's Delete, in the
+	// erasing step.
+	if err := p.checkHolds(ctx, ids); err != nil {
+		return Receipt{}, err
+	}
 	at := p.now().UTC().Truncate(time.Microsecond)
 	// Drop the key and refuse every load in flight before the store call,
 	// and again after it (a load may have begun meanwhile): whatever the
@@ -70,11 +86,18 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 	}
 	markAll(false)
 	d, err := p.ring.store.Delete(ctx, keystore.Tombstone{ID: id, ErasedAt: at, Reason: "request"})
+	if errors.Is(err, keystore.ErrHeld) {
+		// Held meanwhile: nothing was erased; let loads go on.
+		for _, id := range ids {
+			p.ring.cache.markChanged(subject, id, false)
+		}
+		return Receipt{}, holdError(err)
+	}
 	if err != nil {
 		markAll(false)
 		return Receipt{}, fmt.Errorf("pii: forget: %w", err)
 	}
-	r := Receipt{Subject: id, ErasedAt: at, Reason: "request"}
+	r := Receipt{Seq: d.ReceiptSeq, Subject: id, ErasedAt: at, Reason: "request"}
 	if d.Found {
 		r.KeyIDs, r.KEKID = d.Removed.KeyIDs, d.Removed.KEKID
 	}
@@ -88,7 +111,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		}
 		if err != nil {
 			markAll(false)
-			return Receipt{}, fmt.Errorf("pii: forget: erase an older address: %w", err)
+			return Receipt{}, fmt.Errorf("pii: forget: erase an older address: %w", holdError(err))
 		}
 		for _, rec := range moved.Erased {
 			r.KeyIDs = append(r.KeyIDs, rec.KeyIDs...)

@@ -58,12 +58,35 @@ func (p *Protector) SetRetention(ctx context.Context, subject string, until time
 // as Forget would, with the reason "retention". It works in batches of the
 // Protector's batch size and calls progress (if not nil) with the running
 // total after each batch. It returns the receipts of what it erased; on
-// error, those of what it erased before the error.
+// error, those of what it erased before the error. Subjects under legal
+// hold are skipped, never erased and never an error: Sweep reports them.
 //
 // Expire needs only the key store, not the subjects' identifiers: it works
 // on the store's records directly, so an operator can run it from
 // `fieldcrypt keys expire`.
 func (p *Protector) Expire(ctx context.Context, now time.Time, progress func(erased int)) ([]Receipt, error) {
+	rep, err := p.Sweep(ctx, now, progress)
+	return rep.Receipts, err
+}
+
+// SweepReport is what a retention sweep did.
+type SweepReport struct {
+	// Receipts of the subjects erased.
+	Receipts []Receipt
+	// Held lists the expired records left alone because their subject is
+	// under legal hold.
+	Held []HeldRecord
+}
+
+// HeldRecord is an expired record a sweep skipped because of a legal hold.
+type HeldRecord struct {
+	Subject   string // the record ID (a keyed hash of the subject)
+	Reference string // the oldest standing hold's reference
+}
+
+// Sweep is Expire, reporting the subjects it skipped because of a legal
+// hold as well as those it erased.
+func (p *Protector) Sweep(ctx context.Context, now time.Time, progress func(erased int)) (SweepReport, error) {
 	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, func(id string) { p.ring.cache.markErased("", id, true) })
 }
 
@@ -75,14 +98,14 @@ func (p *Protector) Expire(ctx context.Context, now time.Time, progress func(era
 // record (never erased, whatever deadline it carries), are remembered for
 // the rest of the run and scanned past, so every round either erases or
 // skips a record it has not seen before, or ends the run.
-func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string)) ([]Receipt, error) {
-	var out []Receipt
+func expire(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(int), onErase func(id string)) (SweepReport, error) {
+	var rep SweepReport
 	skipped := map[string]bool{}
 	at := now.UTC().Truncate(time.Microsecond)
 	for {
 		recs, err := store.ScanExpired(ctx, now, batch+len(skipped))
 		if err != nil {
-			return out, fmt.Errorf("pii: expire: %w", err)
+			return rep, fmt.Errorf("pii: expire: %w", err)
 		}
 		fresh := false
 		for _, rec := range recs {
@@ -95,27 +118,32 @@ func expire(ctx context.Context, store keystore.Store, now time.Time, batch int,
 				continue
 			}
 			d, err := store.DeleteExpired(ctx, keystore.Tombstone{ID: rec.ID, ErasedAt: at, Reason: "retention"}, now)
+			var held *keystore.HoldError
 			switch {
+			case errors.As(err, &held):
+				skipped[rec.ID] = true // under legal hold: never erased
+				rep.Held = append(rep.Held, HeldRecord{Subject: rec.ID, Reference: held.Reference})
+				continue
 			case errors.Is(err, keystore.ErrConflict):
 				skipped[rec.ID] = true // retention changed since the scan
 				continue
 			case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrTombstoned):
 				continue // erased meanwhile by someone else
 			case err != nil:
-				return out, fmt.Errorf("pii: expire: %w", err)
+				return rep, fmt.Errorf("pii: expire: %w", err)
 			}
 			if onErase != nil {
 				onErase(rec.ID)
 			}
 			if d.Found {
-				out = append(out, Receipt{Subject: rec.ID, KeyIDs: d.Removed.KeyIDs, KEKID: d.Removed.KEKID, ErasedAt: at, Reason: "retention"})
+				rep.Receipts = append(rep.Receipts, Receipt{Seq: d.ReceiptSeq, Subject: rec.ID, KeyIDs: d.Removed.KeyIDs, KEKID: d.Removed.KEKID, ErasedAt: at, Reason: "retention"})
 			}
 		}
 		if !fresh {
-			return out, nil
+			return rep, nil
 		}
 		if progress != nil {
-			progress(len(out))
+			progress(len(rep.Receipts))
 		}
 	}
 }
@@ -124,6 +152,13 @@ func expire(ctx context.Context, store keystore.Store, now time.Time, batch int,
 // not after now, without a Protector (for operator tools): see Expire.
 // Running Protectors learn of the erasures as they learn of any other.
 func ExpireStore(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(erased int)) ([]Receipt, error) {
+	rep, err := SweepStore(ctx, store, now, batch, progress)
+	return rep.Receipts, err
+}
+
+// SweepStore is ExpireStore, reporting the subjects it skipped because of
+// a legal hold as well as those it erased.
+func SweepStore(ctx context.Context, store keystore.Store, now time.Time, batch int, progress func(erased int)) (SweepReport, error) {
 	if batch < 1 {
 		batch = DefaultBatchSize
 	}

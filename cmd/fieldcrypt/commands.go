@@ -202,13 +202,16 @@ func cmdExpire(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer closeStore()
-	receipts, err := pii.ExpireStore(ctx, s, now, *batch, func(n int) {
+	rep, err := pii.SweepStore(ctx, s, now, *batch, func(n int) {
 		fmt.Fprintf(std.err, "expire: %d subjects erased so far\n", n)
 	})
-	for _, r := range receipts {
+	for _, r := range rep.Receipts {
 		writeReceipt(std.out, r.Subject, r.ErasedAt, r.Reason, r.KEKID, r.KeyIDs)
 	}
-	fmt.Fprintf(std.err, "expire: done: %d subjects erased for retention\n", len(receipts))
+	for _, h := range rep.Held {
+		fmt.Fprintf(std.err, "expire: %s is under legal hold (reference %q): kept\n", h.Subject, h.Reference)
+	}
+	fmt.Fprintf(std.err, "expire: done: %d subjects erased for retention, %d kept under legal hold\n", len(rep.Receipts), len(rep.Held))
 	return err
 }
 

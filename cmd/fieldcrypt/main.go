@@ -11,6 +11,12 @@
 //	fieldcrypt keys reapply-tombstones   --store STORE --kek KEK [--from FILE] [--dry-run] [--yes] [--unauthenticated]
 //	fieldcrypt keys vacuum               --store STORE
 //	fieldcrypt keys readdress            --store STORE --kek KEK [--rotate] [--dry-run] [--batch N]
+//	fieldcrypt keys forget               --store STORE --kek KEK --ticket T --by WHO [--received TIME] [--deadline 30d] (SUBJECT | -)
+//	fieldcrypt keys hold                 --store STORE --kek KEK --reference REF --by WHO (SUBJECT | -)
+//	fieldcrypt keys release              --store STORE --kek KEK --reference REF --by WHO (SUBJECT | -)
+//	fieldcrypt keys requests             --store STORE [--late [--deadline 30d] [--now TIME]]
+//	fieldcrypt consent grant|withdraw    --store STORE --kek KEK --purpose P --actor WHO (SUBJECT | -)
+//	fieldcrypt consent show|history      --store STORE --kek KEK (SUBJECT | -)
 //	fieldcrypt index plan                --rows N [--distinct D] [--bits B] [--other BITS[:DISTINCT]]... [--slow] [--markdown]
 //
 // STORE is sqlite:PATH or a postgres:// (or postgresql://) URL; --store
@@ -26,6 +32,16 @@
 // one, and the commands that open keys (verify-erased, export-tombstones,
 // reapply-tombstones) never create the global keys.
 //
+// keys forget records an erasure request (ticket, who, when received, its
+// deadline) and carries it out, printing the request and the erasure
+// receipt; a subject under legal hold (keys hold) is refused with exit
+// status 3 and nothing erased, and the request is recorded as held (run
+// keys forget again with the same --ticket after keys release). keys
+// requests lists the requests; --late lists those completed after their
+// deadline or still open past it. Subjects given as - are read from
+// standard input, and no command prints a subject identifier: subjects
+// appear as their record ID (subject_hash) only.
+//
 // After restoring a backup of the key store, run reapply-tombstones with the
 // file that export-tombstones wrote: it checks the file's MACs, refuses IDs
 // that are not subject keys, keeps subjects readmitted since their erasure,
@@ -40,6 +56,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/fieldcrypt/fieldcrypt/pii"
 )
 
 func main() {
@@ -71,6 +89,14 @@ var commands = []command{
 	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
 	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
 	{"keys", "readdress", "after a leak of the addressing key: --rotate, then move every record to its new address (resumable, --dry-run)", cmdReaddress},
+	{"keys", "forget", "erase a subject for a request (--ticket, --by); refuses a subject under legal hold (exit 3)", cmdForget},
+	{"keys", "hold", "place a legal hold on a subject (--reference, --by): no erasure, no expiry until released", cmdHold},
+	{"keys", "release", "lift a legal hold (--reference, --by)", cmdRelease},
+	{"keys", "requests", "list erasure requests; --late: completed after their deadline or still open past it", cmdRequests},
+	{"consent", "grant", "record a subject's consent to a purpose (--purpose, --actor)", cmdConsentGrant},
+	{"consent", "withdraw", "record the withdrawal of a subject's consent (--purpose, --actor)", cmdConsentWithdraw},
+	{"consent", "show", "list the purposes a subject consents to now", cmdConsentShow},
+	{"consent", "history", "list every grant and withdrawal recorded for a subject", cmdConsentHistory},
 	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 
@@ -79,6 +105,7 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command failed
 	exitUsage = 2 // unknown command or bad flags
+	// exitHeld (3): keys forget refused a subject under legal hold.
 )
 
 // usageError is a mistake in the command line: bad flags or arguments.
@@ -109,6 +136,9 @@ func run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 				var u *usageError
 				if errors.As(err, &u) {
 					return exitUsage
+				}
+				if errors.Is(err, pii.ErrLegalHold) {
+					return exitHeld
 				}
 				return exitError
 			}

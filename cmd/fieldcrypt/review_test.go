@@ -398,6 +398,14 @@ func TestReviewL6EveryCommandRefusesMissingStore(t *testing.T) {
 			args = append(args, "--kek", kek, "ada")
 		case "export-tombstones", "reapply-tombstones":
 			args = append(args, "--kek", kek)
+		case "forget":
+			args = append(args, "--kek", kek, "--ticket", "T-1", "--by", "dpo", "ada")
+		case "hold", "release":
+			args = append(args, "--kek", kek, "--reference", "CASE-1", "--by", "legal", "ada")
+		case "grant", "withdraw":
+			args = append(args, "--kek", kek, "--purpose", "marketing", "--actor", "web", "ada")
+		case "show", "history":
+			args = append(args, "--kek", kek, "ada")
 		}
 		code, _, errOut := fieldcryptExit(t, "", args...)
 		if code == 0 || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "only keystore migrate creates a store") {

@@ -20,6 +20,13 @@ type Store struct {
 	tombstones map[string]keystore.Tombstone
 	receipts   []keystore.Receipt
 	now        func() time.Time
+
+	// Rights (rights.go).
+	holds          map[string]map[string]keystore.Hold // ID, reference
+	holdHistory    []keystore.HoldEvent
+	requests       []keystore.RequestEvent
+	consent        map[string]map[string]keystore.Consent // ID, purpose
+	consentHistory []keystore.ConsentEvent
 }
 
 var _ keystore.Store = (*Store)(nil)
@@ -29,6 +36,8 @@ func New() *Store {
 	return &Store{
 		records:    make(map[string]keystore.Record),
 		tombstones: make(map[string]keystore.Tombstone),
+		holds:      make(map[string]map[string]keystore.Hold),
+		consent:    make(map[string]map[string]keystore.Consent),
 		now:        time.Now,
 	}
 }
@@ -136,6 +145,9 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 	t.ErasedAt = t.ErasedAt.UTC().Truncate(time.Microsecond)
 	_, hadTombstone := s.tombstones[t.ID]
 	rec, found := s.records[t.ID]
+	if err := s.heldLocked(t.ID); err != nil {
+		return keystore.Deletion{}, err
+	}
 	if allow != nil {
 		if err := allow(rec, found, hadTombstone); err != nil {
 			return keystore.Deletion{}, err
@@ -145,13 +157,15 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 		s.tombstones[t.ID] = t
 	}
 	delete(s.records, t.ID)
+	d := keystore.Deletion{Removed: rec, Found: found, AlreadyTombstoned: hadTombstone}
 	if !hadTombstone || found {
+		d.ReceiptSeq = int64(len(s.receipts) + 1)
 		s.receipts = append(s.receipts, keystore.Receipt{
-			Seq: int64(len(s.receipts) + 1), ID: t.ID, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
+			Seq: d.ReceiptSeq, ID: t.ID, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
 			ErasedAt: t.ErasedAt, Reason: t.Reason,
 		})
 	}
-	return keystore.Deletion{Removed: rec, Found: found, AlreadyTombstoned: hadTombstone}, nil
+	return d, nil
 }
 
 // Receipts implements keystore.Store.

@@ -22,10 +22,31 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 	fromRec, fromFound := s.records[m.From]
 	toT, toTomb := s.tombstones[m.To]
 	toRec, toFound := s.records[m.To]
-	if !fromTomb && !fromFound {
+	fromRights := len(s.holds[m.From]) > 0 || len(s.consent[m.From]) > 0
+	if !fromTomb && !fromFound && !fromRights {
 		return keystore.Moved{}, keystore.ErrNotFound
 	}
+	if fromTomb || toTomb {
+		if err := s.heldLocked(m.From); err != nil {
+			return keystore.Moved{}, err
+		}
+		if err := s.heldLocked(m.To); err != nil {
+			return keystore.Moved{}, err
+		}
+	}
+	if !fromTomb && !toTomb && fromFound {
+		if toFound {
+			return keystore.Moved{}, keystore.ErrExists
+		}
+		if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
+			return keystore.Moved{}, err
+		}
+	}
 	var out keystore.Moved
+	out.Rights = s.moveRightsLocked(m.From, m.To)
+	if !fromTomb && !fromFound {
+		return out, nil // rights only
+	}
 	if fromTomb || toTomb {
 		t := toT
 		if !toTomb {
@@ -51,12 +72,6 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		}
 		out.Tombstoned, out.ErasedAt, out.Reason = true, t.ErasedAt, t.Reason
 		return out, nil
-	}
-	if toFound {
-		return keystore.Moved{}, keystore.ErrExists
-	}
-	if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
-		return keystore.Moved{}, err
 	}
 	rec := fromRec.Clone()
 	rec.ID, rec.KEKID = m.To, m.Record.KEKID

@@ -10,8 +10,9 @@
 // the tombstone is committed, no key can be created for that ID.
 //
 // Erasures are announced with NOTIFY on the channel "fieldcrypt_erased",
-// carrying the record ID, and readmissions on the same channel with the
-// prefix " readmit "; WatchErasures listens for them (with a reconnecting
+// carrying the record ID, readmissions on the same channel with the
+// prefix " readmit ", and consent changes (keystore.ConsentStore) with the
+// prefix " consent "; WatchErasures listens for them (with a reconnecting
 // listener, which reports a lost connection at once), which lets every
 // instance evict an erased key at once instead of when its cache entry
 // expires. Any role that can connect to the database can NOTIFY, so an
@@ -21,6 +22,13 @@
 // key store keeps other applications' roles off the channel. LISTEN needs a
 // session of its own: a transaction-pooling connection pooler (PgBouncer in
 // transaction mode) cannot carry it.
+//
+// The store also keeps legal holds, the erasure request log and consent
+// (keystore.Holder, RequestLog, ConsentStore; schema version 4). A hold is
+// checked by Delete, DeleteExpired and Readdress under the ID's advisory
+// lock, so an erasure never races past a hold placed by another instance.
+// The histories are append-only: triggers refuse UPDATE, DELETE and
+// TRUNCATE, whoever asks.
 //
 // # What an erasure leaves on disk
 //
@@ -108,6 +116,64 @@ var migrations = []string{
 	// column default.
 	`ALTER TABLE fieldcrypt_keys ADD COLUMN incarnation text NOT NULL DEFAULT '';
 	ALTER TABLE fieldcrypt_keys ALTER COLUMN incarnation SET DEFAULT md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text);`,
+	// Data-subject rights (rights.go): legal holds, the erasure request
+	// log and consent, with append-only histories.
+	`CREATE TABLE fieldcrypt_holds (
+		id        text COLLATE "C" NOT NULL,
+		reference text NOT NULL,
+		held_by   text NOT NULL,
+		held_at   timestamptz NOT NULL,
+		PRIMARY KEY (id, reference)
+	);
+	CREATE TABLE fieldcrypt_hold_history (
+		seq       bigserial PRIMARY KEY,
+		id        text COLLATE "C" NOT NULL,
+		action    text NOT NULL,
+		reference text NOT NULL,
+		actor     text NOT NULL,
+		at        timestamptz NOT NULL
+	);
+	CREATE INDEX fieldcrypt_hold_history_id ON fieldcrypt_hold_history (id, seq);
+	CREATE TABLE fieldcrypt_requests (
+		seq         bigserial PRIMARY KEY,
+		request     bigint NOT NULL,
+		id          text COLLATE "C" NOT NULL,
+		action      text NOT NULL,
+		at          timestamptz NOT NULL,
+		actor       text NOT NULL,
+		ticket      text NOT NULL,
+		deadline    timestamptz,
+		receipt_seq bigint NOT NULL,
+		reference   text NOT NULL
+	);
+	CREATE INDEX fieldcrypt_requests_id ON fieldcrypt_requests (id, seq);
+	CREATE TABLE fieldcrypt_consent (
+		id      text COLLATE "C" NOT NULL,
+		purpose text NOT NULL,
+		granted boolean NOT NULL,
+		actor   text NOT NULL,
+		at      timestamptz NOT NULL,
+		PRIMARY KEY (id, purpose)
+	);
+	CREATE TABLE fieldcrypt_consent_history (
+		seq     bigserial PRIMARY KEY,
+		id      text COLLATE "C" NOT NULL,
+		purpose text NOT NULL,
+		action  text NOT NULL,
+		actor   text NOT NULL,
+		at      timestamptz NOT NULL
+	);
+	CREATE INDEX fieldcrypt_consent_history_id ON fieldcrypt_consent_history (id, seq);
+	CREATE FUNCTION fieldcrypt_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+	END $$;
+	CREATE TRIGGER fieldcrypt_hold_history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_hold_history
+		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();
+	CREATE TRIGGER fieldcrypt_requests_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_requests
+		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();
+	CREATE TRIGGER fieldcrypt_consent_history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_consent_history
+		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
 }
 
 // Option configures Open.
@@ -427,7 +493,11 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(tx 
 	}
 	var d keystore.Deletion
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		d = keystore.Deletion{}
 		if err := lockID(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		if err := heldTx(ctx, tx, t.ID); err != nil {
 			return err
 		}
 		if allow != nil {
@@ -450,8 +520,8 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(tx 
 		if d.AlreadyTombstoned && !d.Found {
 			return nil // already erased, nothing came back: nothing to record
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
-			t.ID, d.Removed.KEKID, keyIDs(d.Removed.KeyIDs), erasedAt, t.Reason); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+			t.ID, d.Removed.KEKID, keyIDs(d.Removed.KeyIDs), erasedAt, t.Reason).Scan(&d.ReceiptSeq); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, t.ID)
@@ -605,6 +675,10 @@ func nullTime(t time.Time) *time.Time {
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 func (s *Store) fail(op string, err error) error {
+	var he *keystore.HoldError
+	if errors.As(err, &he) {
+		return err
+	}
 	switch {
 	case errors.Is(err, keystore.ErrTombstoned), errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrConflict):
 		return err

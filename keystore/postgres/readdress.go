@@ -47,8 +47,36 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		if err != nil {
 			return err
 		}
-		if !fromTomb && !fromFound {
+		fromRights, err := hasRightsTx(ctx, tx, m.From)
+		if err != nil {
+			return err
+		}
+		if !fromTomb && !fromFound && !fromRights {
 			return keystore.ErrNotFound
+		}
+		if fromTomb || toTomb {
+			for _, id := range []string{m.From, m.To} {
+				if err := heldTx(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+		}
+		if !fromTomb && !toTomb && fromFound {
+			if toFound {
+				return keystore.ErrExists
+			}
+			if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
+				return err
+			}
+		}
+		if fromRights {
+			if err := moveRightsTx(ctx, tx, m.From, m.To); err != nil {
+				return err
+			}
+			out.Rights = true
+		}
+		if !fromTomb && !fromFound {
+			return nil // rights only
 		}
 		if fromTomb || toTomb {
 			t := toT
@@ -85,12 +113,6 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 				return err
 			}
 			return nil
-		}
-		if toFound {
-			return keystore.ErrExists
-		}
-		if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1`, m.From); err != nil {
 			return err

@@ -25,8 +25,13 @@ const (
 )
 
 // Announcements on Channel: an erased ID is sent as it is; a readmitted
-// one carries readmitPrefix, which no valid ID starts with (it is a space).
-const readmitPrefix = " readmit "
+// one carries readmitPrefix, and one whose consent changed consentPrefix,
+// which no valid ID starts with (they begin with a space). Releases that
+// predate consent drop consentPrefix payloads as invalid IDs.
+const (
+	readmitPrefix = " readmit "
+	consentPrefix = " consent "
+)
 
 // WatchErasures implements keystore.ErasureWatcher with LISTEN on Channel,
 // over its own connection (not one from the pool), reconnecting with a
@@ -96,6 +101,12 @@ func (s *Store) listen(ctx context.Context, ev keystore.ErasureEvents, connected
 // deliver passes one announcement to its callback, dropping any payload
 // that is not a valid record ID: anyone who can connect can NOTIFY.
 func deliver(ev keystore.ErasureEvents, payload string) {
+	if id, ok := strings.CutPrefix(payload, consentPrefix); ok {
+		if keystore.ValidateID(id) == nil && ev.ConsentChanged != nil {
+			ev.ConsentChanged(id)
+		}
+		return
+	}
 	id, readmitted := strings.CutPrefix(payload, readmitPrefix)
 	if keystore.ValidateID(id) != nil {
 		return

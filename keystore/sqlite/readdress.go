@@ -37,11 +37,38 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 	if err != nil {
 		return keystore.Moved{}, s.fail("readdress", err)
 	}
-	if !fromTomb && !fromFound {
+	fromRights, err := hasRightsTx(ctx, tx, m.From)
+	if err != nil {
+		return keystore.Moved{}, s.fail("readdress", err)
+	}
+	if !fromTomb && !fromFound && !fromRights {
 		return keystore.Moved{}, keystore.ErrNotFound
 	}
-	var out keystore.Moved
 	if fromTomb || toTomb {
+		for _, id := range []string{m.From, m.To} {
+			if err := heldTx(ctx, tx, id); err != nil {
+				return keystore.Moved{}, s.fail("readdress", err)
+			}
+		}
+	}
+	if !fromTomb && !toTomb && fromFound {
+		if toFound {
+			return keystore.Moved{}, keystore.ErrExists
+		}
+		if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
+			return keystore.Moved{}, err
+		}
+	}
+	var out keystore.Moved
+	if fromRights {
+		if err := moveRightsTx(ctx, tx, m.From, m.To); err != nil {
+			return keystore.Moved{}, s.fail("readdress", err)
+		}
+		out.Rights = true
+	}
+	if !fromTomb && !fromFound {
+		// Rights only.
+	} else if fromTomb || toTomb {
 		t := toT
 		if !toTomb {
 			t = fromT
@@ -72,12 +99,6 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		}
 		out.Tombstoned, out.ErasedAt, out.Reason = true, t.ErasedAt, t.Reason
 	} else {
-		if toFound {
-			return keystore.Moved{}, keystore.ErrExists
-		}
-		if err := keystore.CheckMoveRecord(m, fromRec); err != nil {
-			return keystore.Moved{}, err
-		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, m.From); err != nil {
 			return keystore.Moved{}, s.fail("readdress", err)
 		}

@@ -21,7 +21,14 @@
 //
 // Several processes may share one database file on a local disk. Each
 // process learns of another's erasure only when its key cache entry expires;
-// see the pii package documentation on time-to-forget.
+// see the pii package documentation on time-to-forget. The same holds for
+// consent: a withdrawal is in the file at once, and a process that caches
+// consent answers sees it when its cached answer expires.
+//
+// The store also keeps legal holds, the erasure request log and consent
+// (keystore.Holder, RequestLog, ConsentStore; schema version 4); Delete,
+// DeleteExpired and Readdress check holds in their transaction. The
+// histories are append-only: triggers refuse UPDATE and DELETE.
 package sqlite
 
 import (
@@ -92,6 +99,66 @@ var migrations = []string{
 	`ALTER TABLE fieldcrypt_keys ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
 	CREATE TRIGGER fieldcrypt_keys_incarnation AFTER INSERT ON fieldcrypt_keys WHEN NEW.incarnation = ''
 	BEGIN UPDATE fieldcrypt_keys SET incarnation = lower(hex(randomblob(16))) WHERE id = NEW.id; END;`,
+	// Data-subject rights (rights.go): legal holds, the erasure request
+	// log and consent, with append-only histories.
+	`CREATE TABLE fieldcrypt_holds (
+		id        TEXT NOT NULL,
+		reference TEXT NOT NULL,
+		held_by   TEXT NOT NULL,
+		held_us   INTEGER NOT NULL,
+		PRIMARY KEY (id, reference)
+	) WITHOUT ROWID;
+	CREATE TABLE fieldcrypt_hold_history (
+		seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+		id        TEXT NOT NULL,
+		action    TEXT NOT NULL,
+		reference TEXT NOT NULL,
+		actor     TEXT NOT NULL,
+		at_us     INTEGER NOT NULL
+	);
+	CREATE INDEX fieldcrypt_hold_history_id ON fieldcrypt_hold_history (id, seq);
+	CREATE TABLE fieldcrypt_requests (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		request     INTEGER NOT NULL,
+		id          TEXT NOT NULL,
+		action      TEXT NOT NULL,
+		at_us       INTEGER NOT NULL,
+		actor       TEXT NOT NULL,
+		ticket      TEXT NOT NULL,
+		deadline_us INTEGER NOT NULL,
+		receipt_seq INTEGER NOT NULL,
+		reference   TEXT NOT NULL
+	);
+	CREATE INDEX fieldcrypt_requests_id ON fieldcrypt_requests (id, seq);
+	CREATE TABLE fieldcrypt_consent (
+		id      TEXT NOT NULL,
+		purpose TEXT NOT NULL,
+		granted INTEGER NOT NULL,
+		actor   TEXT NOT NULL,
+		at_us   INTEGER NOT NULL,
+		PRIMARY KEY (id, purpose)
+	) WITHOUT ROWID;
+	CREATE TABLE fieldcrypt_consent_history (
+		seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+		id      TEXT NOT NULL,
+		purpose TEXT NOT NULL,
+		action  TEXT NOT NULL,
+		actor   TEXT NOT NULL,
+		at_us   INTEGER NOT NULL
+	);
+	CREATE INDEX fieldcrypt_consent_history_id ON fieldcrypt_consent_history (id, seq);
+	CREATE TRIGGER fieldcrypt_hold_history_no_update BEFORE UPDATE ON fieldcrypt_hold_history
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_hold_history is append-only'); END;
+	CREATE TRIGGER fieldcrypt_hold_history_no_delete BEFORE DELETE ON fieldcrypt_hold_history
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_hold_history is append-only'); END;
+	CREATE TRIGGER fieldcrypt_requests_no_update BEFORE UPDATE ON fieldcrypt_requests
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_requests is append-only'); END;
+	CREATE TRIGGER fieldcrypt_requests_no_delete BEFORE DELETE ON fieldcrypt_requests
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_requests is append-only'); END;
+	CREATE TRIGGER fieldcrypt_consent_history_no_update BEFORE UPDATE ON fieldcrypt_consent_history
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_consent_history is append-only'); END;
+	CREATE TRIGGER fieldcrypt_consent_history_no_delete BEFORE DELETE ON fieldcrypt_consent_history
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_consent_history is append-only'); END;`,
 }
 
 // Option configures Open.
@@ -427,6 +494,9 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return keystore.Deletion{}, s.fail("delete", err)
 	}
+	if err := heldTx(ctx, tx, t.ID); err != nil {
+		return keystore.Deletion{}, s.failIf("delete", err)
+	}
 	if allow != nil {
 		if err := allow(removed, found, hadTombstone); err != nil {
 			return keystore.Deletion{}, err
@@ -443,9 +513,14 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
+	var receiptSeq int64
 	if !hadTombstone || found {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
-			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
+			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason)
+		if err != nil {
+			return keystore.Deletion{}, s.fail("delete", err)
+		}
+		if receiptSeq, err = res.LastInsertId(); err != nil {
 			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
@@ -459,7 +534,7 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 		// deletion's checkpoint clears it.
 		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	return keystore.Deletion{Removed: removed, Found: found, AlreadyTombstoned: hadTombstone}, nil
+	return keystore.Deletion{Removed: removed, Found: found, AlreadyTombstoned: hadTombstone, ReceiptSeq: receiptSeq}, nil
 }
 
 // GetTombstone implements keystore.Store.
@@ -628,6 +703,10 @@ func (s *Store) failIf(op string, err error) error {
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 func (s *Store) fail(op string, err error) error {
+	var he *keystore.HoldError
+	if errors.As(err, &he) {
+		return err
+	}
 	return fmt.Errorf("keystore/sqlite: %s: %w", op, err)
 }
 

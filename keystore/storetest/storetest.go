@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every keystore.Store must pass
-// (and, for stores that implement keystore.Readdresser, its Readdress
-// cases; they are skipped for stores that do not).
+// (and, for stores that implement keystore.Readdresser, keystore.Holder,
+// keystore.RequestLog or keystore.ConsentStore, their cases; they are
+// skipped for stores that do not).
 // A store's own test calls Run with a function that returns a new, empty
 // store, and WithRestore if it can put a record back beside its tombstone
 // (as restoring a backup does), which the cases about restored records
@@ -62,6 +63,17 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"ReaddressIntoTombstone", plain(testReaddressIntoTombstone)},
 		{"ReaddressRestoredRecord", testReaddressRestoredRecord},
 		{"ReaddressDeleteRace", plain(testReaddressDeleteRace)},
+		{"HoldRefusesErasure", plain(testHoldRefusesErasure)},
+		{"HoldBeforeData", plain(testHoldBeforeData)},
+		{"HoldErased", plain(testHoldErased)},
+		{"HoldsAndHistory", plain(testHoldsAndHistory)},
+		{"HoldInvalid", plain(testHoldInvalid)},
+		{"HoldDeleteRace", plain(testHoldDeleteRace)},
+		{"RequestLog", plain(testRequestLog)},
+		{"Consent", plain(testConsent)},
+		{"ReaddressMovesRights", plain(testReaddressMovesRights)},
+		{"ReaddressRightsOnly", plain(testReaddressRightsOnly)},
+		{"ReaddressHeldTombstone", plain(testReaddressHeldTombstone)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {
