@@ -106,6 +106,7 @@ type ReaddressOptions struct {
 type ReaddressReport struct {
 	Records    int // records moved to their newest address
 	Tombstones int // tombstones moved
+	Rights     int // legal holds and consent of subjects with no keys, moved
 	Erased     int // records erased because their subject's tombstone stood at another address
 	Current    int // records and tombstones already at their newest address
 	Skipped    int // IDs that are not subject addresses (left alone)
@@ -185,6 +186,13 @@ func (p *Protector) ReaddressAll(ctx context.Context, opts ReaddressOptions) (Re
 		}
 		report()
 	}
+	// Holds and consent of subjects with no record or tombstone (a hold
+	// can precede data): those with keys moved with them above.
+	n, err := p.readdressRights(ctx, a, batch, opts.DryRun)
+	if err != nil {
+		return rep, err
+	}
+	rep.Rights += n
 	remaining, err := p.remaining(ctx, a, batch)
 	if err != nil {
 		return rep, err
@@ -310,10 +318,13 @@ func (p *Protector) readdressTombstone(ctx context.Context, a *addressing, id st
 	return nil
 }
 
-// remaining counts the records and tombstones at an address older than
-// a's newest generation.
+// remaining counts the records, tombstones, holds and consent at an
+// address older than a's newest generation.
 func (p *Protector) remaining(ctx context.Context, a *addressing, batch int) (int, error) {
-	n := 0
+	n, err := p.remainingRights(ctx, a, batch)
+	if err != nil {
+		return 0, err
+	}
 	old := func(id string) bool {
 		g, ok := Generation(id)
 		return ok && g < a.newest()
