@@ -123,7 +123,9 @@ func testAtScale(t *testing.T, store keystore.Store, table Table) {
 	}{
 		{IndexEmail, emailKey, func(c Customer) []string { return []string{strings.ToUpper(strings.TrimSpace(c.Email))} }},
 		{IndexLast4, last4Key, func(c Customer) []string { return []string{"card ending " + last4Key(c)} }},
-		{IndexNameYear, nameYearKey, func(c Customer) []string { return []string{" " + strings.ToUpper(c.LastName), c.BirthDate[:4] + "-01-01"} }},
+		{IndexNameYear, nameYearKey, func(c Customer) []string {
+			return []string{" " + strings.ToUpper(c.LastName), c.BirthDate[:4] + "-01-01"}
+		}},
 	} {
 		t.Run(ix.index, func(t *testing.T) {
 			checkIndex(t, ctx, p, table, plain, ix.index, ix.key, ix.query)
