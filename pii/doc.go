@@ -77,6 +77,36 @@
 //	                                     (even for scope=global), scope, record and name. SSN then
 //	                                     uses the version 2 tweak (with the scope): existing
 //	                                     tokens of SSN do not open until re-sealed (see below).
+//	EmailIdx string `pii:"index=Email,transform=trim+fold"`
+//	                                     A blind index of the protected sibling field Email (see
+//	                                     "Search"): Seal fills it with a keyed, truncated hash of
+//	                                     Email's normalised plaintext, as text "v1:3fa0" (a []byte
+//	                                     index field gets the binary form); Open leaves it alone.
+//	                                     The index field is a string or []byte; each source is an
+//	                                     encrypt or token field of the same struct holding a single
+//	                                     string or []byte. transform= is package blindindex's
+//	                                     grammar (trim, fold, nfc, nfkc, digits, firstN, lastN,
+//	                                     email-local, email-domain, joined by '+'). Several index
+//	                                     fields may name the same source.
+//	NameYear string `pii:"index=LastName+BirthDate,transform=nfkc+trim+fold|first4"`
+//	                                     A compound index of several sources, joined by '+': one
+//	                                     transform per source, joined by '|' in the same order, or
+//	                                     a single transform for all of them. A []byte source takes
+//	                                     no transform; a token source takes email-local and
+//	                                     email-domain only with format=email.
+//	`pii:"index=Email,bits=24"`          The term size, blindindex.MinBits to MaxBits (8 to 128);
+//	                                     default blindindex.DefaultBits (16). Choose it with the
+//	                                     planner (`fieldcrypt index plan`, blindindex.Recommend).
+//	`pii:"index=SSN,slow"`               Pass each term through Argon2id (blindindex.DefaultSlow,
+//	`pii:"index=SSN,slow=m4096+t1+p1"`   or these parameters) so that a stolen index key still
+//	                                     costs real work per guess: for low-entropy values.
+//	`pii:"index=Email,scope=subject"`    Key the index with the subject's own keys instead of the
+//	                                     global ones (default scope=global): lookups within one
+//	                                     person only (SubjectIndexTerms), and the index dies with
+//	                                     the person at Forget.
+//	`pii:"index=Email,name=email_v1"`    The index name that queries use and that is bound into
+//	                                     its key (default: the Go name of the index field). As
+//	                                     for encrypt, give name= to index fields you may rename.
 //	`pii:"-"`                            Ignore this field and everything inside it.
 //	_ struct{} `pii:"scope=customer"`    Name this struct type's scope (see below) instead of
 //	                                     its Go type name, so the type can be renamed; required
@@ -93,6 +123,12 @@
 // without elements or with map keys that are not strings or integers;
 // bind=record without a record in reach; a deterministic field within reach
 // of a record without bind=; tokenmac naming no token field of its struct;
+// an index= naming a missing field, a field of another struct level, or a
+// field that is not a single protected string or []byte; an index field
+// that is not a string or []byte; bits= out of range; a malformed transform
+// or one the source cannot take; two indexes with one name at a level;
+// index= combined with encrypt, token or another verb; scope=subject
+// without a subject in reach;
 // an unnamed struct type holding protected fields without scope=; a second
 // type whose name is already another type's implicit scope; an unexported
 // untagged field that holds encrypted fields (fieldcrypt could not reach
@@ -238,6 +274,81 @@
 // A Seal that had already fetched the key may finish after Forget returns;
 // what it produces can never be opened, by anyone. Call Close on a
 // Protector you no longer need, to stop its listener.
+//
+// # Search
+//
+// Index fields (the index= tag) let a database find records by the value of
+// an encrypted field, across people, without seeing it. Seal computes each
+// index from the plaintext of its sources, before they are encrypted: the
+// sources are normalised by the index's transforms, hashed with HMAC-SHA256
+// under a key derived for (type scope, source names, index name, the whole
+// definition, key version) from a global index root key, and truncated to
+// bits (package blindindex has the exact construction). A lookup computes
+// the same terms:
+//
+//	terms, err := pii.IndexTerms[Customer](ctx, p, "EmailIdx", "ada@example.com")
+//	rows := db.Query(ctx, `SELECT ... WHERE email_idx = ANY($1)`, terms)
+//	found, err := pii.Matches(ctx, p, rows, "EmailIdx", "ada@example.com")
+//
+// IndexTerms returns one term per live index key version (newest first);
+// IndexTermsBytes the binary form for []byte index fields; a compound index
+// takes one value per source, in the tag's order. A term matches every value
+// of its class, so the rows are candidates: Matches opens them in place (as
+// OpenEach) and keeps those whose normalised sources equal the query's,
+// dropping candidates of forgotten subjects. A query naming an unknown index
+// or giving the wrong number of values fails with an *IndexError
+// (ErrUnknownIndex, blindindex.ErrArity), never with an empty result; no
+// error holds a value searched for.
+//
+// Empty sources follow the empty-value rule: when every source of an index
+// is empty, Seal leaves the index field empty (emptiness shows), unless
+// WithEncryptEmpty, which indexes the empty values too. A source value the
+// transform refuses (not an email address for email-domain, invalid UTF-8)
+// fails Seal with a *FieldError naming the index field, wrapping
+// blindindex.ErrInvalidValue, and changes nothing.
+//
+// What an index leaks, to whoever holds the table but not the keys
+// (blindindex's package doc has the detail, and the planner the figures for
+// a given table): which rows have equal normalised values, up to the
+// truncation (rows fall into classes of about N/2^bits; at the planner's
+// bits every class holds at least 2 rows); the class sizes, hence the
+// frequency of values, which known distributions can turn into values (the
+// more so for transforms that keep little: last4, email-domain); the
+// intersection of every index of a row (their bits add up); and, to whoever
+// sees the queries, which class is asked for and how often. A stolen index
+// key turns each term into a guessing game: one HMAC per guess, or one
+// Argon2id with slow. Transforms decide what counts as equal: an index with
+// fold says that two rows differ at most in case.
+//
+// Keys. The global index root keys are part of the global keys, random and
+// never derived from or shared with the token or addressing keys, one per
+// version (1, 2, 3 ...); a store made by an older release gains version 1
+// on first use. A scope=subject index is keyed from the subject's own keys
+// (a PRF output with a label of its own), one version.
+//
+// Rotation without downtime:
+//
+//  1. RotateIndexKey adds a version. This Protector writes it at once and
+//     asks for every live version; other Protectors read the global keys
+//     again at the latest one key cache TTL later (WithKeyCache; sooner on
+//     a key miss, Forget or Readmit). Until they do, they write the old
+//     version and do not ask for the new one: wait one TTL (or restart
+//     them) before relying on their lookups finding rows written with the
+//     new version.
+//  2. ReindexAll recomputes every index field under the newest version in
+//     resumable batches (ciphertexts untouched; cursor in
+//     ReindexProgress.After).
+//  3. Scan for terms of the old version (IndexTermVersion, or LIKE
+//     'v1:%'), re-index what a process still wrote meanwhile, then
+//     RetireIndexKey: lookups ask for one term per version left.
+//
+// Erasure. Forget destroys the ciphertexts of the subject, but a global
+// index term stays in the row until the application clears it: it still
+// places the row in its class, so anyone who knows or guesses the value can
+// confirm that the row is in it. SurvivingFields lists global index fields
+// for that reason; Reindex clears the index fields of forgotten subjects.
+// A scope=subject index cannot be computed once the subject is forgotten
+// (SubjectIndexTerms fails with ErrForgotten) and is not listed.
 //
 // # Logging
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // Reindex recomputes the index fields of sealed records under the newest
-// index key version, in place, and returns how many index fields changed.
+// index key version, in place, and returns how many records changed.
 // It opens each record's sources in memory to compute the terms and writes
 // nothing but the index fields: ciphertexts and tokens are untouched (values
 // reached through pointers, slices and maps are replaced by copies, as Seal
@@ -31,17 +31,19 @@ func Reindex[T any](ctx context.Context, p *Protector, records []T) (changed int
 		if v.Elem().Kind() != reflect.Struct {
 			return changed, fmt.Errorf("%w: Reindex wants records of a struct type, got %T", ErrInvalidArgument, records)
 		}
-		n, err := p.reindex1(ctx, v.Interface())
+		ch, err := p.reindex1(ctx, v.Interface())
 		if err != nil {
 			return changed, err
 		}
-		changed += n
+		if ch {
+			changed++
+		}
 	}
 	return changed, nil
 }
 
 // reindex1 re-indexes the struct v points to.
-func (p *Protector) reindex1(ctx context.Context, v any) (int, error) {
+func (p *Protector) reindex1(ctx context.Context, v any) (bool, error) {
 	const op = "reindex"
 	w := p.getWalker()
 	defer p.putWalker(w)
@@ -51,10 +53,10 @@ func (p *Protector) reindex1(ctx context.Context, v any) (int, error) {
 		if fe, ok := err.(*FieldError); ok {
 			fe.Op = op
 		}
-		return 0, err
+		return false, err
 	}
 	if len(w.ix.jobs) == 0 {
-		return 0, nil
+		return false, nil
 	}
 	if !w.skipEmpty {
 		// Empty sealed values were collected as jobs: they are empty
@@ -69,36 +71,36 @@ func (p *Protector) reindex1(ctx context.Context, v any) (int, error) {
 		w.jobs = kept
 	}
 	if i, err := w.parseAll(p.migration); err != nil {
-		return 0, &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
+		return false, &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
 	}
 	if err := p.resolveKeys(ctx, w, "open", false); err != nil {
 		if fe, ok := err.(*FieldError); ok {
 			fe.Op = op
 		}
-		return 0, err
+		return false, err
 	}
 	for i := range w.jobs {
 		j := &w.jobs[i]
 		if err := w.checkBindingJob(p, j, "open"); err != nil {
-			return 0, &FieldError{Path: w.jobPath(j), Op: op, Err: err}
+			return false, &FieldError{Path: w.jobPath(j), Op: op, Err: err}
 		}
 		if j.skip || j.keys == nil {
 			continue
 		}
 		if err := w.openJob(j); err != nil {
-			return 0, &FieldError{Path: w.jobPath(j), Op: op, Err: err}
+			return false, &FieldError{Path: w.jobPath(j), Op: op, Err: err}
 		}
 	}
 	w.resolveSources()
 	if err := p.computeIndexes(ctx, w, op, false); err != nil {
-		return 0, err
+		return false, err
 	}
-	n := w.changedIndexes()
+	changed := w.indexesChanged()
 	// Only the index fields are written (and the copies attached), never
 	// the opened values.
 	w.assignIndexes()
 	w.assignRange(nil, w.defers)
-	return n, nil
+	return changed, nil
 }
 
 // ReindexOptions configure ReindexAll.
@@ -116,7 +118,7 @@ type ReindexOptions struct {
 // ReindexProgress reports how far ReindexAll got.
 type ReindexProgress struct {
 	Done    int    // records re-indexed and saved
-	Changed int    // index fields that changed
+	Changed int    // records whose index fields changed
 	After   string // the cursor after the last saved batch: resume from it
 }
 

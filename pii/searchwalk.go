@@ -211,21 +211,20 @@ func (w *walker) assignIndexes() {
 	}
 }
 
-// changedIndexes counts the index jobs whose output differs from the
+// indexesChanged reports whether an index job's output differs from the
 // field's current value.
-func (w *walker) changedIndexes() int {
-	n := 0
+func (w *walker) indexesChanged() bool {
 	for k := range w.ix.jobs {
 		ij := &w.ix.jobs[k]
 		if ij.ix.isBytes {
 			if string(ij.dst.Bytes()) != string(ij.outBytes) {
-				n++
+				return true
 			}
 		} else if ij.dst.String() != ij.out {
-			n++
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 func (w *walker) indexPath(ij *indexJob) string {
