@@ -181,13 +181,19 @@ func (t Transform) apply(input int, s string) (string, error) {
 	if t.IsIdentity() {
 		return s, nil
 	}
-	if !utf8.ValidString(s) {
+	// ASCII is the common case and is its own NFC and NFKC form, and its
+	// case folding is lowering A-Z: both are done without x/text, which is
+	// most of a term's cost otherwise. (Every step below keeps ASCII
+	// ASCII, so the flag stays true.)
+	ascii := isASCII(s)
+	if !ascii && !utf8.ValidString(s) {
 		return "", &ValueError{Input: input, Step: t.String(), Err: ErrInvalidUTF8}
 	}
-	switch t.norm {
-	case normNFC:
+	switch {
+	case ascii:
+	case t.norm == normNFC:
 		s = normalize(norm.NFC, s)
-	case normNFKC:
+	case t.norm == normNFKC:
 		s = normalize(norm.NFKC, s)
 	}
 	if t.trim {
@@ -208,7 +214,9 @@ func (t Transform) apply(input int, s string) (string, error) {
 			s = d
 		}
 	}
-	if t.fold {
+	if t.fold && ascii {
+		s = lowerASCII(s)
+	} else if t.fold {
 		// A Caser is stateful: one per call, never shared.
 		s = cases.Fold().String(s)
 	}
@@ -222,6 +230,35 @@ func (t Transform) apply(input int, s string) (string, error) {
 		s = lastRunes(s, t.n)
 	}
 	return s, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerASCII is Unicode case folding for an ASCII string: A-Z to a-z
+// (no ASCII letter folds to anything else). It allocates only when
+// something changes.
+func lowerASCII(s string) string {
+	i := 0
+	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func emailStep(kind uint8) string {

@@ -6,6 +6,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 type transformVector struct {
@@ -121,5 +125,22 @@ func TestTransformIsComparable(t *testing.T) {
 	c, _ := ParseTransform("fold")
 	if a != b || a == c || !(Transform{}).IsIdentity() || a.IsIdentity() {
 		t.Fatal("transform equality is wrong")
+	}
+}
+
+// TestASCIIFastPathMatchesXText: for every ASCII byte, in context, the
+// fast path (no x/text) gives what x/text's NFC, NFKC and case folding give.
+func TestASCIIFastPathMatchesXText(t *testing.T) {
+	var all []byte
+	for b := 0; b < utf8.RuneSelf; b++ {
+		all = append(all, byte(b))
+	}
+	for _, s := range []string{string(all), "Ada@Example.COM", "  MiXeD 123 ", "", "ZZZ"} {
+		if got, want := lowerASCII(s), cases.Fold().String(s); got != want {
+			t.Errorf("lowerASCII(%q) = %q, x/text folds to %q", s, got, want)
+		}
+		if !norm.NFC.IsNormalString(s) || !norm.NFKC.IsNormalString(s) {
+			t.Errorf("%q is not its own NFC/NFKC form", s)
+		}
 	}
 }
