@@ -322,25 +322,41 @@
 //
 // Keys. The global index root keys are part of the global keys, random and
 // never derived from or shared with the token or addressing keys, one per
-// version (1, 2, 3 ...); a store made by an older release gains version 1
-// on first use. A scope=subject index is keyed from the subject's own keys
+// version (1, 2, 3 ...), each with the time from which Seal writes it; a
+// store made by an older release gains version 1, active at once, on first
+// use. A scope=subject index is keyed from the subject's own keys
 // (a PRF output with a label of its own), one version.
 //
-// Rotation without downtime:
+// Rotation without downtime. Lookups ask for every live version; Seal
+// writes only the newest active one: each version has an activation time,
+// and a process that has not yet read a new version would not ask for it,
+// so nobody writes it until every process has:
 //
-//  1. RotateIndexKey adds a version. This Protector writes it at once and
-//     asks for every live version; other Protectors read the global keys
-//     again at the latest one key cache TTL later (WithKeyCache; sooner on
-//     a key miss, Forget or Readmit). Until they do, they write the old
-//     version and do not ask for the new one: wait one TTL (or restart
-//     them) before relying on their lookups finding rows written with the
-//     new version.
-//  2. ReindexAll recomputes every index field under the newest version in
-//     resumable batches (ciphertexts untouched; cursor in
-//     ReindexProgress.After).
+//  1. RotateIndexKey adds a version, active one activation delay later:
+//     by default this Protector's key cache TTL plus IndexKeyClockSkew
+//     (30 s; DefaultCacheTTL gives 5 min 30 s). This Protector asks for it
+//     at once; the others when they read the global keys again, at the
+//     latest one TTL later (sooner on a key miss, Forget or Readmit).
+//     Meanwhile everyone writes the previous version, which everyone asks
+//     for, so every lookup finds every row. If other processes have a
+//     longer TTL, rotate with WithIndexKeyActivationDelay set to their TTL
+//     plus IndexKeyClockSkew; set it to 0 only for a single process (other
+//     processes would miss rows written with the new version for up to
+//     their TTL). IndexKeyStatus shows each version's activation time and
+//     the one written now. An application that caches the terms of
+//     IndexTerms must not keep them longer than IndexKeyClockSkew.
+//  2. Once the new version is active, ReindexAll recomputes every index
+//     field under it in resumable batches (ciphertexts untouched; cursor
+//     in ReindexProgress.After). Before then it fails with an
+//     *IndexKeyNotActiveError (ErrIndexKeyNotActive) saying when to run it.
 //  3. Scan for terms of the old version (IndexTermVersion, or LIKE
 //     'v1:%'), re-index what a process still wrote meanwhile, then
-//     RetireIndexKey: lookups ask for one term per version left.
+//     RetireIndexKey: lookups ask for one term per version left. Neither
+//     the newest version nor the one Seal writes now can be retired.
+//
+// Rotating again before a version is active gives the newer one the later
+// of the two activation times. A process whose clock is far behind and
+// finds no version active writes the oldest live one.
 //
 // Erasure. Forget destroys the ciphertexts of the subject, but a global
 // index term stays in the row until the application clears it: it still

@@ -57,6 +57,7 @@ type config struct {
 	failClosedAfter time.Duration
 	maxBundle       int
 	tokenKey        uint32
+	indexDelay      *time.Duration // WithIndexKeyActivationDelay; nil: cacheTTL + IndexKeyClockSkew
 }
 
 // Option configures a Protector.
@@ -77,6 +78,26 @@ func WithKeyCache(entries int, ttl time.Duration) Option {
 			return fmt.Errorf("pii: key cache TTL must be positive")
 		}
 		c.cacheEntries, c.cacheTTL = entries, ttl
+		return nil
+	}
+}
+
+// WithIndexKeyActivationDelay sets how long after RotateIndexKey the new
+// index key version starts being written by Seal (lookups ask for it at
+// once). The default, this Protector's key cache TTL plus
+// IndexKeyClockSkew, is right when every process sharing the key store has
+// the same TTL: each of them reads the new version, and asks for it, before
+// anyone writes it. Set it explicitly if other processes have a longer TTL
+// (their longest TTL plus IndexKeyClockSkew). 0 activates the new version
+// at once: only for a single process, or when every other process is
+// stopped or restarted before it writes again; otherwise lookups in other
+// processes miss rows written with the new version for up to their TTL.
+func WithIndexKeyActivationDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("pii: index key activation delay must not be negative")
+		}
+		c.indexDelay = &d
 		return nil
 	}
 }
@@ -220,6 +241,10 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		maxBundle:    c.maxBundle,
 		tokenKey:     c.tokenKey,
 		watch:        &watchState{now: c.now, onError: c.watcherErrors, failClose: c.failClosed, failAfter: c.failClosedAfter},
+	}
+	ring.search.activationDelay = c.cacheTTL + IndexKeyClockSkew
+	if c.indexDelay != nil {
+		ring.search.activationDelay = *c.indexDelay
 	}
 	watcher, hasWatcher := store.(keystore.ErasureWatcher)
 	if c.failClosed && !hasWatcher {

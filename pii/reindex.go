@@ -6,8 +6,9 @@ import (
 	"reflect"
 )
 
-// Reindex recomputes the index fields of sealed records under the newest
-// index key version, in place, and returns how many records changed.
+// Reindex recomputes the index fields of sealed records under the index
+// key version Seal writes now (the newest active one), in place, and
+// returns how many records changed.
 // It opens each record's sources in memory to compute the terms and writes
 // nothing but the index fields: ciphertexts and tokens are untouched (values
 // reached through pointers, slices and maps are replaced by copies, as Seal
@@ -134,6 +135,12 @@ type ReindexProgress struct {
 //
 // Seal keeps working meanwhile: a record sealed by another process during
 // the run is written with the newest version already.
+//
+// While the newest global index key version is not active yet (after
+// RotateIndexKey, for the activation delay), re-indexing would write the
+// old version again: ReindexAll then fails at once, before fetching
+// anything, with an *IndexKeyNotActiveError (ErrIndexKeyNotActive) whose
+// ActiveAt says when to run it.
 func ReindexAll[T any](ctx context.Context, p *Protector,
 	fetch func(ctx context.Context, after string, limit int) (records []T, next string, err error),
 	save func(ctx context.Context, records []T) error, opts ReindexOptions) (ReindexProgress, error) {
@@ -143,8 +150,12 @@ func ReindexAll[T any](ctx context.Context, p *Protector,
 		limit = p.ring.batchSize
 	}
 	// Write with the newest version this store has, not this process's
-	// possibly older snapshot.
-	if _, err := p.indexRoots(ctx, true); err != nil {
+	// possibly older snapshot, and only once it is active.
+	ir, err := p.indexRoots(ctx, true)
+	if err != nil {
+		return prog, err
+	}
+	if err := p.checkIndexKeyActive(ir); err != nil {
 		return prog, err
 	}
 	for {

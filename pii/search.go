@@ -110,7 +110,8 @@ func (ref *indexRef) terms(ctx context.Context, p *Protector, subject string, va
 
 // IndexTerms returns the terms a lookup of values in the global index
 // named index of T asks for: one per live index key version, newest
-// first, in text form, for WHERE col = ANY($1). A compound index takes one
+// first (a version not yet written by Seal included: see RotateIndexKey),
+// in text form, for WHERE col = ANY($1). A compound index takes one
 // value per source field, in the tag's order. The rows it finds are
 // candidates: a term matches every value of its class, so open them and
 // keep the true matches with Matches.

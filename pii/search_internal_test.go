@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/blindindex"
 	"github.com/fieldcrypt/fieldcrypt/keystore/memory"
@@ -115,3 +116,24 @@ func TestIndexKeyringCachedPerVersionSet(t *testing.T) {
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// A rotated version is never active sooner than the delay; with no delay
+// it is active at once.
+func TestIndexActivationTime(t *testing.T) {
+	at := func(sec, nsec int64) time.Time { return time.Unix(sec, nsec) }
+	for _, c := range []struct {
+		now   time.Time
+		delay time.Duration
+		want  int64
+	}{
+		{at(1000, 0), 10 * time.Second, 1010},
+		{at(1000, 1), 10 * time.Second, 1011},
+		{at(1000, 999_999_999), 0, 1000},
+		{at(1000, 0), 0, 1000},
+		{at(-5, 0), 0, 0},
+	} {
+		if got := activationTime(c.now, c.delay); got != c.want {
+			t.Errorf("activationTime(%v, %v) = %d, want %d", c.now, c.delay, got, c.want)
+		}
+	}
+}

@@ -142,10 +142,12 @@ func (w *walker) resolveSources() {
 	}
 }
 
-// computeIndexes is phase 2 for the index fields: one Term each.
+// computeIndexes is phase 2 for the index fields: one Term each, with the
+// version written now for a global index (the newest active one).
 func (p *Protector) computeIndexes(ctx context.Context, w *walker, op string, create bool) error {
 	x := &w.ix
 	var roots *indexRoots
+	var writing uint32
 	var lastSubject string
 	var lastKeys *subjectkey.Keys
 	for k := range x.jobs {
@@ -154,6 +156,7 @@ func (p *Protector) computeIndexes(ctx context.Context, w *walker, op string, cr
 			continue
 		}
 		var kr *blindindex.Keyring
+		var key *blindindex.Key
 		var err error
 		if ij.ix.subject {
 			if ij.subject == "" {
@@ -169,20 +172,25 @@ func (p *Protector) computeIndexes(ctx context.Context, w *walker, op string, cr
 				}
 				lastSubject = ij.subject
 			}
-			kr, err = subjectKeyring(lastKeys, ij.ix, ij.scope)
+			if kr, err = subjectKeyring(lastKeys, ij.ix, ij.scope); err == nil {
+				key = kr.Newest()
+			}
 		} else {
 			if roots == nil {
 				if roots, err = p.indexRoots(ctx, false); err != nil {
 					return err
 				}
+				writing = roots.writing(p.ring.cache.now())
 			}
-			kr, err = roots.keyring(ij.ix, ij.scope)
+			if kr, err = roots.keyring(ij.ix, ij.scope); err == nil {
+				key, err = kr.Key(writing)
+			}
 		}
 		if err != nil {
 			return &FieldError{Path: w.indexPath(ij), Op: op, Err: err}
 		}
 		n := len(ij.ix.sources)
-		t, err := kr.Term(x.vals[ij.first : int(ij.first)+n]...)
+		t, err := key.Term(x.vals[ij.first : int(ij.first)+n]...)
 		if err != nil {
 			return &FieldError{Path: w.indexPath(ij), Op: op, Err: err}
 		}

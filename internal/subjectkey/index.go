@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 )
@@ -13,22 +14,34 @@ import (
 //
 // A global bundle holds the root keys of the global blind indexes in its
 // INDEX part ('i'): one 32-byte random key per version, versions 1, 2, 3
-// ... in increasing order. They are generated on their own (crypto/rand),
-// never derived from or shared with the PRF (addressing), TOKEN or ADDR
-// keys. RotateIndexKey adds the next version; RetireIndexKey removes an
-// old one (never the newest, so a version number is never issued twice).
-// A subject's own index root (for subject-scoped indexes) is not stored:
-// it is a PRF output of the subject's bundle (SubjectIndexRoot), so it is
-// destroyed with the bundle.
+// ... in increasing order, each with its activation time. They are
+// generated on their own (crypto/rand), never derived from or shared with
+// the PRF (addressing), TOKEN or ADDR keys. RotateIndexKey adds the next
+// version; RetireIndexKey removes an old one (never the newest, so a
+// version number is never issued twice, nor the one written at the time of
+// retirement). A subject's own index root (for subject-scoped indexes) is
+// not stored: it is a PRF output of the subject's bundle
+// (SubjectIndexRoot), so it is destroyed with the bundle.
+//
+// Activation. Every live version is asked for by lookups from the moment a
+// process reads the bundle that holds it; a version is written (by Seal
+// and re-indexing) only from its activation time on: the version written
+// at time t is the newest one whose ACTIVE_AT ≤ t (WritingIndexKey). A
+// rotation sets ACTIVE_AT far enough ahead that every process sharing the
+// bundle has read it before anyone writes the new version, so that no
+// lookup misses a row during a rotation; version 1 of a new or upgraded
+// bundle has ACTIVE_AT 0, active from the start.
 //
 // The INDEX part is not a Tink keyset: it is COUNT × (VERSION (4 bytes,
-// big-endian) || KEY (32 bytes)), at least one entry, versions at least 1
-// and strictly increasing. Anything else is ErrCorrupt.
+// big-endian) || ACTIVE_AT (8 bytes, big-endian, Unix seconds, ≥ 0) ||
+// KEY (32 bytes)), COUNT ≥ 1, versions ≥ 1 and strictly increasing,
+// activation times non-decreasing with the version. Anything else is
+// ErrCorrupt.
 
 // IndexKeySize is the size of an index root key, in bytes.
 const IndexKeySize = 32
 
-const indexEntrySize = 4 + IndexKeySize
+const indexEntrySize = 4 + 8 + IndexKeySize
 
 // subjectIndexLabel is the PRF input of a subject's index root, apart from
 // the PRF's other inputs ("fieldcrypt/token-key/v1",
@@ -43,16 +56,33 @@ var ErrIndexKey = errors.New("subjectkey: index key version")
 // IndexKey is one version of the global index root key.
 type IndexKey struct {
 	Version uint32
-	Key     []byte // IndexKeySize bytes; do not modify
+	// ActiveAt is when (Unix seconds) the version starts being written;
+	// 0: from the start. Lookups ask for it before then.
+	ActiveAt int64
+	Key      []byte // IndexKeySize bytes; do not modify
 }
 
 // String never reveals key material.
 func (k IndexKey) String() string {
-	return fmt.Sprintf("subjectkey.IndexKey(v%d, [redacted])", k.Version)
+	return fmt.Sprintf("subjectkey.IndexKey(v%d, active at %d, [redacted])", k.Version, k.ActiveAt)
 }
 
 // GoString never reveals key material.
 func (k IndexKey) GoString() string { return k.String() }
+
+// WritingIndexKey returns the version of keys (oldest first, as IndexKeys
+// and the INDEX part hold them) that is written at now (Unix seconds): the
+// newest whose ActiveAt ≤ now. If none is active yet (a clock far behind
+// the one that rotated, or only pending versions left), it is the oldest,
+// the one the most processes already ask for. keys must not be empty.
+func WritingIndexKey(keys []IndexKey, now int64) IndexKey {
+	for i := len(keys) - 1; i > 0; i-- {
+		if keys[i].ActiveAt <= now {
+			return keys[i]
+		}
+	}
+	return keys[0]
+}
 
 // HasIndexKeys reports whether the bundle has an INDEX part.
 func (b *Bundle) HasIndexKeys() bool { return len(b.index) > 0 }
@@ -67,35 +97,58 @@ func (b *Bundle) IndexKeyVersions() []uint32 {
 	return vs
 }
 
-// RotateIndexKey adds a fresh index root key with the next version
-// (version 1 for a bundle without an INDEX part) and returns the version.
-func (b *Bundle) RotateIndexKey() (uint32, error) {
+// IndexKeyActivation returns the activation time (Unix seconds) of index
+// key version v, and whether the bundle holds it.
+func (b *Bundle) IndexKeyActivation(v uint32) (int64, bool) {
+	for _, k := range b.index {
+		if k.Version == v {
+			return k.ActiveAt, true
+		}
+	}
+	return 0, false
+}
+
+// RotateIndexKey adds a fresh index root key with the next version and
+// returns the version. The new version is written from activeAt (Unix
+// seconds, ≥ 0) on, or from the previous version's activation if that is
+// later (activation times never decrease with the version). A bundle
+// without an INDEX part gets version 1, active from the start (activeAt is
+// ignored): nothing can have been written with an older one.
+func (b *Bundle) RotateIndexKey(activeAt int64) (uint32, error) {
+	if activeAt < 0 {
+		return 0, fmt.Errorf("%w: negative activation time", ErrIndexKey)
+	}
 	next := uint32(1)
 	if n := len(b.index); n > 0 {
-		last := b.index[n-1].Version
-		if last == ^uint32(0) {
+		last := b.index[n-1]
+		if last.Version == ^uint32(0) {
 			return 0, fmt.Errorf("%w: no version left", ErrIndexKey)
 		}
-		next = last + 1
+		next = last.Version + 1
+		activeAt = max(activeAt, last.ActiveAt)
+	} else {
+		activeAt = 0
 	}
 	key := make([]byte, IndexKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return 0, fmt.Errorf("subjectkey: generate index key: %w", err)
 	}
-	b.index = append(b.index, IndexKey{Version: next, Key: key})
+	b.index = append(b.index, IndexKey{Version: next, ActiveAt: activeAt, Key: key})
 	return next, nil
 }
 
-// RetireIndexKey removes index key version v. The newest version cannot be
-// retired, nor a version the bundle does not hold (errors wrap
-// ErrIndexKey).
-func (b *Bundle) RetireIndexKey(v uint32) error {
+// RetireIndexKey removes index key version v. It refuses (errors wrap
+// ErrIndexKey) a version the bundle does not hold, the newest version, and
+// the version written at now (Unix seconds; see WritingIndexKey).
+func (b *Bundle) RetireIndexKey(v uint32, now int64) error {
 	i := slices.IndexFunc(b.index, func(k IndexKey) bool { return k.Version == v })
 	switch {
 	case i < 0:
 		return fmt.Errorf("%w: no version %d", ErrIndexKey, v)
 	case i == len(b.index)-1:
 		return fmt.Errorf("%w: version %d is the newest and cannot be retired", ErrIndexKey, v)
+	case WritingIndexKey(b.index, now).Version == v:
+		return fmt.Errorf("%w: version %d is still the one written (the newer ones are not active yet)", ErrIndexKey, v)
 	}
 	Zero(b.index[i].Key)
 	b.index = slices.Delete(b.index, i, i+1)
@@ -106,6 +159,7 @@ func (b *Bundle) RetireIndexKey(v uint32) error {
 func appendIndexPart(dst []byte, keys []IndexKey) []byte {
 	for _, k := range keys {
 		dst = binary.BigEndian.AppendUint32(dst, k.Version)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(k.ActiveAt))
 		dst = append(dst, k.Key...)
 	}
 	return dst
@@ -118,13 +172,21 @@ func parseIndexPart(p []byte) ([]IndexKey, error) {
 	}
 	keys := make([]IndexKey, 0, len(p)/indexEntrySize)
 	var last uint32
+	var lastActive uint64
 	for ; len(p) > 0; p = p[indexEntrySize:] {
 		v := binary.BigEndian.Uint32(p)
 		if v <= last { // also refuses version 0
 			return nil, fmt.Errorf("%w: index key versions out of order", ErrCorrupt)
 		}
-		last = v
-		keys = append(keys, IndexKey{Version: v, Key: slices.Clone(p[4:indexEntrySize])})
+		at := binary.BigEndian.Uint64(p[4:])
+		if at > math.MaxInt64 {
+			return nil, fmt.Errorf("%w: negative index key activation time", ErrCorrupt)
+		}
+		if at < lastActive {
+			return nil, fmt.Errorf("%w: index key activation times out of order", ErrCorrupt)
+		}
+		last, lastActive = v, at
+		keys = append(keys, IndexKey{Version: v, ActiveAt: int64(at), Key: slices.Clone(p[12:indexEntrySize])})
 	}
 	return keys, nil
 }

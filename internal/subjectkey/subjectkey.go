@@ -20,7 +20,8 @@
 //	                     GEN part, the oldest generation that may still
 //	                     hold records (see address.go)
 //	INDEX  raw keys      global bundles: the root keys of the global blind
-//	                     indexes, one per version (see index.go); global
+//	                     indexes, one per version, each with the time from
+//	                     which it is written (see index.go); global
 //	                     bundles made before it was introduced gain it on
 //	                     first use (RotateIndexKey)
 //
@@ -38,8 +39,9 @@
 // must appear, and 'g' appears exactly when 'r' does. GEN is not a keyset:
 // its 4 bytes are the oldest live generation, big-endian, at most the
 // number of ADDR keys. INDEX is not a keyset either: COUNT × (VERSION
-// (4 bytes, big-endian) || 32 key bytes), COUNT ≥ 1, versions ≥ 1 and
-// strictly increasing. (Releases before TOKEN reject a bundle with 't' as corrupt, and
+// (4 bytes, big-endian) || ACTIVE_AT (8 bytes, big-endian, Unix seconds,
+// ≥ 0) || 32 key bytes), COUNT ≥ 1, versions ≥ 1 and strictly increasing,
+// ACTIVE_AT non-decreasing. (Releases before TOKEN reject a bundle with 't' as corrupt, and
 // releases before ADDR one with 'r', releases before INDEX one with 'i': a store whose global bundle has one
 // cannot be opened by them, which is what keeps a process that does not
 // know the new addresses from writing under the old ones.)
@@ -205,7 +207,7 @@ func NewGlobal() (*Bundle, error) {
 	if _, err := b.RotateTokenKey(); err != nil {
 		return nil, err
 	}
-	if _, err := b.RotateIndexKey(); err != nil {
+	if _, err := b.RotateIndexKey(0); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -400,7 +402,7 @@ func (b *Bundle) Keys() (*Keys, error) {
 	}
 	k := &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}
 	for _, ik := range b.index {
-		k.indexKeys = append(k.indexKeys, IndexKey{Version: ik.Version, Key: slices.Clone(ik.Key)})
+		k.indexKeys = append(k.indexKeys, IndexKey{Version: ik.Version, ActiveAt: ik.ActiveAt, Key: slices.Clone(ik.Key)})
 	}
 	if b.token != nil {
 		if k.tokenPRF, err = prf.NewPRFSet(b.token); err != nil {
