@@ -8,7 +8,10 @@ import (
 // for rotation without downtime: Term writes with the newest version,
 // Terms gives one term per version for a lookup (WHERE idx = ANY($1)),
 // and a row whose term has an older version is re-indexed by writing
-// Term again. A Keyring is safe for concurrent use.
+// Term again. A caller that activates versions later than it learns of
+// them (as fieldcrypt's pii does, so that every process asks for a version
+// before anyone writes it) writes with Key(version).Term instead. A
+// Keyring is safe for concurrent use.
 type Keyring struct {
 	keys []*Key // newest first
 }
@@ -62,7 +65,7 @@ func (r *Keyring) Versions() []uint32 {
 // Definition returns the index definition (a copy).
 func (r *Keyring) Definition() Definition { return r.keys[0].Definition() }
 
-// Term returns the term of values with the newest key: what Seal writes.
+// Term returns the term of values with the newest key.
 func (r *Keyring) Term(values ...string) (Term, error) { return r.keys[0].Term(values...) }
 
 // Terms returns the term of values under every version, newest first:
