@@ -296,11 +296,19 @@ func isSealedType(t reflect.Type) bool {
 }
 
 // sealedShape reports whether t is a Sealed type, or pointers, slices,
-// arrays and maps of one.
+// arrays and maps of one. A container that contains itself (type L []L)
+// is not.
 func sealedShape(t reflect.Type) bool {
+	var seen []reflect.Type
 	for {
 		switch t.Kind() {
 		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			for _, s := range seen {
+				if s == t {
+					return false
+				}
+			}
+			seen = append(seen, t)
 			t = t.Elem()
 		case reflect.Struct:
 			return isSealedType(t)
