@@ -274,7 +274,7 @@ func (w *walker) classify(p *Protector, j *job, act *uint8) error {
 	var plaintext bool
 	switch {
 	case j.typed != 0:
-		plaintext = j.inBytes != nil
+		plaintext = j.in == "" // a Sealed value holding a plaintext
 	case j.isBytes:
 		plaintext = !envelope.IsSealedBinary(j.inBytes)
 	default:

@@ -13,8 +13,8 @@ import (
 //
 //   - sealed: job.in is the ciphertext, which Open parses and decrypts, and
 //     which Seal refuses (ErrAlreadySealed), as for a string;
-//   - plain: job.in is empty and job.inBytes is the value's encoding, which
-//     Seal encrypts, and which Open takes for a value that is not sealed
+//   - plain: job.in is empty; Seal encrypts the value's encoding
+//     (encodeTyped), and Open takes it for a value that is not sealed
 //     (ErrNotSealed, or left alone in migration mode);
 //   - null and erased: no job.
 //
@@ -36,29 +36,36 @@ func (w *walker) walkSealed(v reflect.Value, n *node, f *fieldPlan, scope, subje
 	switch state {
 	case stateSealed:
 	case statePlain:
+		// Encoded when sealed, into a scratch buffer (encodeTyped); a
+		// string or []byte longer than the limit is refused here, before
+		// any key is fetched.
 		pv := sv.plainValue()
 		if k := pv.Kind(); (k == reflect.String || k == reflect.Slice) && pv.Len() > w.lim.value {
 			w.err = &FieldError{Path: w.jobPath(&j), Err: fmt.Errorf("%w: the limit is %d bytes (WithMaxValueSize)", ErrValueTooLarge, w.lim.value)}
 			return
 		}
-		b, err := n.codec.Encode(nil, pv)
-		if err != nil {
-			// valuecodec's errors name types, never values.
-			w.err = &FieldError{Path: w.jobPath(&j), Err: fmt.Errorf("%w: %v", ErrInvalidArgument, err)}
-			return
-		}
-		if len(b) > w.lim.value {
-			clear(b)
-			w.err = &FieldError{Path: w.jobPath(&j), Err: fmt.Errorf("%w: the limit is %d bytes (WithMaxValueSize)", ErrValueTooLarge, w.lim.value)}
-			return
-		}
-		j.inBytes = b
 	default:
 		return
 	}
 	w.typed = append(w.typed, typedSlot{dst: sv, codec: n.codec})
 	j.typed = int32(len(w.typed))
 	w.jobs = append(w.jobs, j)
+}
+
+// encodeTyped returns the encoding of the plaintext of job j, in w.pt
+// (which sealJob clears).
+func (w *walker) encodeTyped(j *job) ([]byte, error) {
+	slot := &w.typed[j.typed-1]
+	pt, err := slot.codec.Encode(w.pt[:0], slot.dst.plainValue())
+	if err != nil {
+		// valuecodec's errors name types, never values.
+		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	w.pt = pt
+	if len(pt) > w.lim.value {
+		return nil, fmt.Errorf("%w: the limit is %d bytes (WithMaxValueSize)", ErrValueTooLarge, w.lim.value)
+	}
+	return pt, nil
 }
 
 // openTyped decodes the plaintext pt of job j into a new value of the

@@ -591,7 +591,12 @@ func (w *walker) sealJob(j *job) error {
 	version := w.sealVersion(j)
 	w.ad = w.appendAD(w.ad[:0], j, version)
 	var pt []byte
-	if j.isBytes || j.typed != 0 {
+	if j.typed != 0 && j.inBytes == nil {
+		var err error
+		if pt, err = w.encodeTyped(j); err != nil {
+			return err
+		}
+	} else if j.isBytes || j.typed != 0 {
 		pt = j.inBytes
 	} else {
 		w.pt = append(w.pt[:0], j.in...)
@@ -606,7 +611,7 @@ func (w *walker) sealJob(j *job) error {
 	}
 	clear(w.pt)
 	if j.typed != 0 {
-		clear(j.inBytes) // the encoded plaintext, made by walkSealed
+		clear(j.inBytes) // a re-sealed plaintext (Backfill)
 	}
 	if err != nil {
 		return err
