@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
+	"github.com/fieldcrypt/fieldcrypt/internal/valuecodec"
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
@@ -26,6 +27,7 @@ const (
 	nArray
 	nMap
 	nStruct
+	nSealed // a pii.Sealed value (sealed_plan.go)
 )
 
 // node describes how to reach protected values inside a value of type typ.
@@ -35,6 +37,8 @@ type node struct {
 	elem *node       // nPtr, nSlice, nArray, nMap
 	st   *structPlan // nStruct
 	work bool        // protected values can be reached through this node
+	// codec encodes the values of an nSealed node.
+	codec *valuecodec.Codec
 }
 
 // fieldPlan is one field of a struct that leads to protected values.
@@ -148,6 +152,10 @@ func (b *builder) plan(t reflect.Type) *structPlan {
 	}
 	st := &structPlan{typ: t, name: t.Name(), names: map[string]string{}}
 	b.local[t] = st
+	if isSealedType(t) {
+		st.fail(sealedRootError(t))
+		return st
+	}
 	for i := 0; i < t.NumField(); i++ {
 		if err := b.addField(st, t.Field(i)); err != nil {
 			st.fail(err)
@@ -205,6 +213,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 	if tg.verb == verbSkip {
 		return nil
 	}
+	if tg.verb == verbNone && sealedShape(f.Type) {
+		tg.verb, tagged = verbEncrypt, true // a Sealed field is always protected
+	}
 	if tagged && !f.IsExported() {
 		return b.tagError(st, f, "unexported fields cannot be protected: fieldcrypt cannot set them")
 	}
@@ -257,6 +268,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 			fp.tweak = []byte("fieldcrypt/token/v1\x00" + name)
 		}
 		if err := b.bindOptions(st, f, &fp, tg); err != nil {
+			return err
+		}
+		if err := b.checkSealedField(st, f, &fp); err != nil {
 			return err
 		}
 		fp.plain = fp.token == "" && !fp.bindIndex && leafKind(n) == nString
@@ -350,6 +364,9 @@ func (b *builder) newNode(n *node) *node {
 // leafNode returns the node for a field tagged encrypt (bytes allowed) or
 // token (strings only), or nil and why not.
 func (b *builder) leafNode(t reflect.Type, bytesOK bool) (*node, string) {
+	if isSealedType(t) {
+		return b.sealedLeaf(t, !bytesOK)
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return b.newNode(&node{kind: nString, typ: t, work: true}), ""
@@ -466,7 +483,7 @@ func (st *structPlan) reaches() bool {
 
 func (n *node) reaches() bool {
 	switch n.kind {
-	case nString, nBytes:
+	case nString, nBytes, nSealed:
 		return true
 	case nStruct:
 		return n.st.work

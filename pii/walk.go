@@ -51,6 +51,9 @@ type job struct {
 	// mac is 1 + the index in walker.macs of the job's tokenmac companion
 	// field; 0 if it has none.
 	mac int32
+	// typed is 1 + the index in walker.typed of the job's Sealed value
+	// (sealed_walk.go); 0 for a string or []byte value.
+	typed int32
 
 	version uint8         // Open only: the envelope version of the value
 	mode    envelope.Mode // Open only: the envelope mode of the value
@@ -89,6 +92,7 @@ type walker struct {
 	jobs   []job
 	recs   []binding
 	macs   []macSlot
+	typed  []typedSlot
 	paths  []pathNode
 	defers []deferred
 	// depth counts the pointers, slices and maps being walked, to refuse
@@ -175,6 +179,10 @@ func (w *walker) reset() {
 	if len(w.macs) > 0 {
 		clear(w.macs)
 		w.macs = w.macs[:0]
+	}
+	if len(w.typed) > 0 {
+		clear(w.typed)
+		w.typed = w.typed[:0]
 	}
 	w.paths = w.paths[:0]
 	if len(w.defers) > 0 {
@@ -302,7 +310,7 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 					w.attachMAC(v, f)
 				}
 			}
-		case nBytes:
+		case nBytes, nSealed:
 			w.walkLeaf(fv, f.node, f, scope, subject, ri, path, true)
 		default:
 			w.walkLeaf(fv, f.node, f, scope, subject, ri, w.push(path, f.goName, -1), false)
@@ -361,6 +369,8 @@ func (w *walker) walkLeaf(v reflect.Value, n *node, f *fieldPlan, scope, subject
 			return
 		}
 		w.jobs = append(w.jobs, job{dst: v, inBytes: b, isBytes: true, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct})
+	case nSealed:
+		w.walkSealed(v, n, f, scope, subject, ri, path, direct)
 	default:
 		c := walkCtx{f: f, scope: scope, subject: subject}
 		if ri != 0 {
@@ -556,6 +566,10 @@ func (w *walker) assignRange(jobs []job, defers []deferred) {
 		if j.skip {
 			continue
 		}
+		if j.typed != 0 {
+			w.assignTyped(j)
+			continue
+		}
 		if j.isBytes {
 			j.dst.SetBytes(j.outBytes)
 		} else {
@@ -584,7 +598,12 @@ func (w *walker) sealJob(j *job) error {
 	version := w.sealVersion(j)
 	w.ad = w.appendAD(w.ad[:0], j, version)
 	var pt []byte
-	if j.isBytes {
+	if j.typed != 0 && j.inBytes == nil {
+		var err error
+		if pt, err = w.encodeTyped(j); err != nil {
+			return err
+		}
+	} else if j.isBytes || j.typed != 0 {
 		pt = j.inBytes
 	} else {
 		w.pt = append(w.pt[:0], j.in...)
@@ -598,6 +617,9 @@ func (w *walker) sealJob(j *job) error {
 		ct, err = j.keys.AEAD.Encrypt(pt, w.ad)
 	}
 	clear(w.pt)
+	if j.typed != 0 {
+		clear(j.inBytes) // a re-sealed plaintext (Backfill)
+	}
 	if err != nil {
 		return err
 	}
@@ -726,6 +748,9 @@ func (w *walker) openJob(j *job) error {
 	if err != nil {
 		// Tink's error says only that decryption failed.
 		return ErrAuthentication
+	}
+	if j.typed != 0 {
+		return w.openTyped(j, pt)
 	}
 	if j.isBytes {
 		j.outBytes = pt

@@ -191,7 +191,7 @@ func (c *Codec) Encode(dst []byte, v reflect.Value) ([]byte, error) {
 	case codeBytes:
 		return append(dst, v.Bytes()...), nil
 	case codeTime:
-		t := v.Interface().(time.Time)
+		t, _ := reflect.TypeAssert[time.Time](v) // no allocation, unlike Interface
 		if !unixInRange(t.Unix()) {
 			return nil, fmt.Errorf("%w: a time more than 292 billion years before 1970", ErrRange)
 		}
@@ -299,7 +299,12 @@ func (c *Codec) Decode(b []byte, v reflect.Value) error {
 		if nsec >= 1e9 || !unixInRange(sec) {
 			return ErrMalformed
 		}
-		v.Set(reflect.ValueOf(time.Unix(sec, int64(nsec)).UTC()))
+		t := time.Unix(sec, int64(nsec)).UTC()
+		if !v.CanAddr() {
+			v.Set(reflect.ValueOf(t))
+		} else if p, ok := reflect.TypeAssert[*time.Time](v.Addr()); ok {
+			*p = t // no allocation, unlike reflect.ValueOf
+		}
 	case codeBinary, codeText:
 		// Decode into a fresh value, so that a failing Unmarshal leaves v
 		// as it was.
