@@ -30,7 +30,7 @@ const pgMembersDDL = `CREATE TABLE members (
 	born_ct text,
 	version bigint NOT NULL DEFAULT 0)`
 
-func (m pgMembers) fetch(ctx context.Context, after string, limit int) ([]Member, string, error) {
+func (m pgMembers) fetch(ctx context.Context, after string, limit int) ([]BackfillMember, string, error) {
 	var from int64 = -1
 	if after != "" {
 		n, err := strconv.ParseInt(after, 10, 64)
@@ -43,9 +43,9 @@ func (m pgMembers) fetch(ctx context.Context, after string, limit int) ([]Member
 	if err != nil {
 		return nil, "", err
 	}
-	var out []Member
+	var out []BackfillMember
 	for rows.Next() {
-		var r Member
+		var r BackfillMember
 		var born pgtype.Date
 		var bornCT *string
 		if err := rows.Scan(&r.ID, &r.Subject, &r.Email, &born, &bornCT, &r.Version); err != nil {
@@ -72,7 +72,7 @@ func (m pgMembers) fetch(ctx context.Context, after string, limit int) ([]Member
 
 // save writes sealed rows, each only if nobody changed it since it was
 // read. The Valuers refuse plaintext: a row not sealed cannot be written.
-func (m pgMembers) save(ctx context.Context, rows []Member) (int, error) {
+func (m pgMembers) save(ctx context.Context, rows []BackfillMember) (int, error) {
 	b := &pgx.Batch{}
 	for _, r := range rows {
 		b.Queue(`UPDATE members SET email = $1, born_ct = $2, born = NULL, version = version + 1 WHERE id = $3 AND version = $4`, r.Email, r.Born, r.ID, r.Version)
@@ -116,12 +116,12 @@ func TestBackfillPostgres100k(t *testing.T) {
 	start := time.Now()
 
 	// The table: every third row sealed by the application already.
-	var sealed []Member
+	var sealed []BackfillMember
 	copyRows := make([][]any, 0, rows)
 	for id := int64(0); id < rows; id++ {
 		subject := "subject-" + strconv.FormatInt(id%subjects, 10)
 		if id%10 < 3 {
-			sealed = append(sealed, Member{ID: id, Subject: subject, Email: pii.SealedString(memberEmail(id)), Born: pii.NewSealed(memberBorn(int(id)))})
+			sealed = append(sealed, BackfillMember{ID: id, Subject: subject, Email: pii.SealedString(memberEmail(id)), Born: pii.NewSealed(memberBorn(int(id)))})
 			continue
 		}
 		copyRows = append(copyRows, []any{id, subject, memberEmail(id), memberBorn(int(id)), nil})
@@ -164,7 +164,7 @@ func TestBackfillPostgres100k(t *testing.T) {
 				id, next = next, next+1
 			}
 			email := fmt.Sprintf("app%d-%d@example.com", i, id)
-			r := Member{ID: id, Subject: "subject-" + strconv.FormatInt(id%subjects, 10), Email: pii.SealedString(email), Born: pii.NewSealed(memberBorn(int(id)))}
+			r := BackfillMember{ID: id, Subject: "subject-" + strconv.FormatInt(id%subjects, 10), Email: pii.SealedString(email), Born: pii.NewSealed(memberBorn(int(id)))}
 			if err := e.p.Seal(ctx, &r); err != nil {
 				appDone <- err
 				return
@@ -189,13 +189,13 @@ func TestBackfillPostgres100k(t *testing.T) {
 	// And on every 10th page, the application updates the page's first row
 	// between the backfill's fetch and its save: Save must skip it.
 	raced := 0
-	fetch := func(ctx context.Context, after string, limit int) ([]Member, string, error) {
+	fetch := func(ctx context.Context, after string, limit int) ([]BackfillMember, string, error) {
 		page, next, err := tbl.fetch(ctx, after, limit)
 		if err != nil || len(page) == 0 || page[0].ID%10_000 != 0 {
 			return page, next, err
 		}
 		email := fmt.Sprintf("raced-%d@example.com", page[0].ID)
-		r := Member{ID: page[0].ID, Subject: page[0].Subject, Email: pii.SealedString(email), Born: pii.NewSealed(memberBorn(int(page[0].ID)))}
+		r := BackfillMember{ID: page[0].ID, Subject: page[0].Subject, Email: pii.SealedString(email), Born: pii.NewSealed(memberBorn(int(page[0].ID)))}
 		if err := e.p.Seal(ctx, &r); err != nil {
 			return nil, "", err
 		}
@@ -210,7 +210,7 @@ func TestBackfillPostgres100k(t *testing.T) {
 	}
 
 	// First run, interrupted after 30 pages.
-	opts := pii.BackfillOptions[Member]{Fetch: fetch, Save: tbl.save, BatchSize: 1000}
+	opts := pii.BackfillOptions[BackfillMember]{Fetch: fetch, Save: tbl.save, BatchSize: 1000}
 	cctx, cancel := context.WithCancel(ctx)
 	pages := 0
 	opts.Progress = func(pii.BackfillReport) {
@@ -244,7 +244,7 @@ func TestBackfillPostgres100k(t *testing.T) {
 	}
 
 	// Nothing remains, and every row opens to its latest value.
-	remain, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[Member]{Fetch: tbl.fetch, DryRun: true, BatchSize: 5000})
+	remain, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[BackfillMember]{Fetch: tbl.fetch, DryRun: true, BatchSize: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}

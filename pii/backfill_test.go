@@ -12,10 +12,10 @@ import (
 	"github.com/fieldcrypt/fieldcrypt/pii"
 )
 
-// Member is a row of a table being encrypted: Email was a plaintext
+// BackfillMember is a row of a table being encrypted: Email was a plaintext
 // string column, Born a date column now moved into a ciphertext column.
-type Member struct {
-	_       struct{}              `pii:"scope=Member"`
+type BackfillMember struct {
+	_       struct{}              `pii:"scope=BackfillMember"`
 	ID      int64                 // primary key
 	Subject string                `pii:"subject"`
 	Email   pii.SealedString      `pii:"encrypt"`
@@ -27,10 +27,10 @@ type Member struct {
 // memTable is a table with optimistic concurrency, for Backfill.
 type memTable struct {
 	mu   sync.Mutex
-	rows []Member
+	rows []BackfillMember
 }
 
-func (m *memTable) fetch(_ context.Context, after string, limit int) ([]Member, string, error) {
+func (m *memTable) fetch(_ context.Context, after string, limit int) ([]BackfillMember, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := 0
@@ -42,7 +42,7 @@ func (m *memTable) fetch(_ context.Context, after string, limit int) ([]Member, 
 		start = n
 	}
 	end := min(start+limit, len(m.rows))
-	page := append([]Member(nil), m.rows[start:end]...)
+	page := append([]BackfillMember(nil), m.rows[start:end]...)
 	next := ""
 	if end < len(m.rows) {
 		next = strconv.Itoa(end)
@@ -50,7 +50,7 @@ func (m *memTable) fetch(_ context.Context, after string, limit int) ([]Member, 
 	return page, next, nil
 }
 
-func (m *memTable) save(_ context.Context, rows []Member) (int, error) {
+func (m *memTable) save(_ context.Context, rows []BackfillMember) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -73,7 +73,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 	const n = 300
 	tbl := &memTable{}
 	for i := range n {
-		r := Member{ID: int64(i), Subject: fmt.Sprintf("s%d", i%7), Email: pii.SealedString(fmt.Sprintf("m%d@example.com", i)), Born: pii.NewSealed(memberBorn(i))}
+		r := BackfillMember{ID: int64(i), Subject: fmt.Sprintf("s%d", i%7), Email: pii.SealedString(fmt.Sprintf("m%d@example.com", i)), Born: pii.NewSealed(memberBorn(i))}
 		if i%3 == 0 { // sealed already
 			if err := e.p.Seal(ctx, &r); err != nil {
 				t.Fatal(err)
@@ -82,7 +82,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 		tbl.rows = append(tbl.rows, r)
 	}
 	// One mixed row: Email sealed, Born still plain.
-	mixed := Member{ID: 1, Subject: "s1", Email: "m1@example.com"}
+	mixed := BackfillMember{ID: 1, Subject: "s1", Email: "m1@example.com"}
 	if err := e.p.Seal(ctx, &mixed); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 		}
 	}
 
-	dry, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[Member]{Fetch: tbl.fetch, DryRun: true, BatchSize: 64})
+	dry, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[BackfillMember]{Fetch: tbl.fetch, DryRun: true, BatchSize: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 		t.Fatal("a dry run changed a row")
 	}
 
-	current := map[int64]Member{} // rows already current: must stay byte for byte
+	current := map[int64]BackfillMember{} // rows already current: must stay byte for byte
 	for i := range n {
 		if i%3 == 0 && i%7 != 0 && i%7 != 6 && i != 1 {
 			current[int64(i)] = tbl.rows[i]
@@ -135,7 +135,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	pages := 0
 	var last pii.BackfillReport
-	first, err := pii.Backfill(cctx, e.p, pii.BackfillOptions[Member]{
+	first, err := pii.Backfill(cctx, e.p, pii.BackfillOptions[BackfillMember]{
 		Fetch: tbl.fetch, Save: tbl.save, BatchSize: 64,
 		Progress: func(r pii.BackfillReport) {
 			last = r
@@ -147,7 +147,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || first.Cursor != "128" || last.Cursor != "128" || first.Scanned != 128 {
 		t.Fatalf("interrupted run = %+v, %v", first, err)
 	}
-	second, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[Member]{Fetch: tbl.fetch, Save: tbl.save, BatchSize: 64, After: first.Cursor})
+	second, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[BackfillMember]{Fetch: tbl.fetch, Save: tbl.save, BatchSize: 64, After: first.Cursor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestBackfillSealsResealsResumes(t *testing.T) {
 		}
 	}
 
-	after, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[Member]{Fetch: tbl.fetch, DryRun: true})
+	after, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[BackfillMember]{Fetch: tbl.fetch, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +198,14 @@ func TestBackfillLeavesConcurrentWritesAlone(t *testing.T) {
 	ctx := context.Background()
 	tbl := &memTable{}
 	for i := range 50 {
-		tbl.rows = append(tbl.rows, Member{ID: int64(i), Subject: "s", Email: pii.SealedString(fmt.Sprintf("old%d", i))})
+		tbl.rows = append(tbl.rows, BackfillMember{ID: int64(i), Subject: "s", Email: pii.SealedString(fmt.Sprintf("old%d", i))})
 	}
 	// The application rewrites row 10 (sealed, new value) between the
 	// backfill's fetch and its save.
-	fetch := func(ctx context.Context, after string, limit int) ([]Member, string, error) {
+	fetch := func(ctx context.Context, after string, limit int) ([]BackfillMember, string, error) {
 		rows, next, err := tbl.fetch(ctx, after, limit)
 		if after == "" {
-			app := Member{ID: 10, Subject: "s", Email: "new10"}
+			app := BackfillMember{ID: 10, Subject: "s", Email: "new10"}
 			if err := e.p.Seal(ctx, &app); err != nil {
 				return nil, "", err
 			}
@@ -216,7 +216,7 @@ func TestBackfillLeavesConcurrentWritesAlone(t *testing.T) {
 		}
 		return rows, next, err
 	}
-	rep, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[Member]{Fetch: fetch, Save: tbl.save, BatchSize: 20})
+	rep, err := pii.Backfill(ctx, e.p, pii.BackfillOptions[BackfillMember]{Fetch: fetch, Save: tbl.save, BatchSize: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestBackfillLeavesConcurrentWritesAlone(t *testing.T) {
 
 func TestBackfillBadOptions(t *testing.T) {
 	e := newEnv(t)
-	if _, err := pii.Backfill(context.Background(), e.p, pii.BackfillOptions[Member]{}); !errors.Is(err, pii.ErrInvalidArgument) {
+	if _, err := pii.Backfill(context.Background(), e.p, pii.BackfillOptions[BackfillMember]{}); !errors.Is(err, pii.ErrInvalidArgument) {
 		t.Errorf("Backfill without Fetch = %v", err)
 	}
 	if _, err := pii.Backfill(context.Background(), e.p, pii.BackfillOptions[int]{Fetch: func(context.Context, string, int) ([]int, string, error) { return nil, "", nil }, DryRun: true}); !errors.Is(err, pii.ErrInvalidArgument) {
