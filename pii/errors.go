@@ -21,7 +21,10 @@ var (
 	ErrAuthentication = errors.New("pii: authentication failed")
 
 	// ErrNotSealed: Open found a non-empty value without a ciphertext prefix
-	// and the Protector is not in migration mode.
+	// and the Protector is not in migration mode. Also returned (wrapped) by
+	// Sealed.Value, Sealed.MarshalJSON and SealedString.Value for a value
+	// that was not sealed, so a forgotten Seal never reaches a column or a
+	// JSON document.
 	ErrNotSealed = errors.New("pii: value is not sealed")
 
 	// ErrMalformed: a value has the ciphertext prefix but is not a valid
