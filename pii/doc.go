@@ -366,13 +366,69 @@
 // A scope=subject index cannot be computed once the subject is forgotten
 // (SubjectIndexTerms fails with ErrForgotten) and is not listed.
 //
+// # Typed values
+//
+// A field of type Sealed[T] holds a time, integer, float, bool, string,
+// []byte or encoding.BinaryMarshaler / TextMarshaler value:
+//
+//	Born   pii.Sealed[time.Time]                            // untagged Sealed: implicitly `pii:"encrypt"`
+//	Salary pii.Sealed[int64]  `pii:"encrypt,name=salary"`   // every encrypt option applies
+//	Staff  pii.Sealed[bool]   `pii:"encrypt,deterministic"` // canonical kinds only; marshalers: *TagError
+//	Email  pii.SealedString   `pii:"encrypt"`               // a string column whose Value refuses plaintext
+//	Notes  pii.Sealed[string] `pii:"-"`                     // left alone; still refuses to be written unsealed
+//
+// Seal encrypts the value's canonical encoding (a version byte, a kind
+// byte, the value: integers and floats as 8 bytes, a time as its instant —
+// the monotonic reading and location are dropped and it opens in UTC) into
+// the text envelope; Open decrypts it. A Sealed value is null, plain,
+// sealed or erased, never plaintext and ciphertext at once: Get of a sealed
+// value fails with ErrNotOpened, of a null one with ErrNull. Its Value,
+// MarshalJSON, and SealedString's Value refuse plaintext with ErrNotSealed,
+// so a forgotten Seal cannot reach a column or a JSON document. Reading
+// another type's column fails with ErrTypeMismatch, naming the field. A
+// T without an encoding (a struct, []string, ...), token on a Sealed
+// field, and deterministic on a marshaler type are *TagError at Check time;
+// Sealed is not comparable, so it cannot be a map key. Structs with
+// protected fields, and Sealed values, held by an `any` field are refused
+// with ErrUnprotectedInterface: give the field a concrete type.
+//
+// Backfill seals an existing table in resumable pages (the application's
+// fetch and conditional save callbacks), and re-seals rows still under an
+// old subject key after RotateSubjectKey or in format 1 where the field is
+// now record-bound; its report counts what is left.
+//
+// # Data-subject rights
+//
+// PlaceHold puts a subject on legal hold: the key store itself refuses the
+// erasure (Forget fails with a *LegalHoldError, errors.Is ErrLegalHold, and
+// nothing is erased) and Expire skips the subject; ReleaseHold lifts it.
+// RequestErasure records an erasure request (ticket, who, when received,
+// deadline — 30 days by default) and runs Forget, recording the outcome;
+// LateRequests lists requests completed after their deadline or open past
+// it. GrantConsent and WithdrawConsent record consent to a purpose (names:
+// [a-z][a-z0-9_-]{0,63}), Consent lists what is granted now, and
+// ConsentHistory the append-only history. All of them are keyed by the
+// subject's record ID, never the identifier, and need a store that
+// implements keystore.Holder / RequestLog / ConsentStore (the module's
+// memory, SQLite and PostgreSQL stores do).
+//
 // # Logging
 //
 // LogValue renders a tagged struct for log/slog with every protected field
-// shown as "[redacted]", sealed or not. Give your models a LogValue method
-// that returns it, and they can be logged safely anywhere:
+// shown as "[redacted]", sealed or not; nested structs, slices and maps of
+// them are shown element by element. Give your models a LogValue method
+// (`func (c Customer) LogValue() slog.Value { return pii.LogValue(c) }`),
+// or, better, wrap the application's handler once:
 //
-//	func (c Customer) LogValue() slog.Value { return pii.LogValue(c) }
+//	logger := slog.New(pii.NewRedactingHandler(handler))
+//
+// It redacts tagged values wherever they appear in a record — in groups,
+// slices, maps, pointers, nested structs and what LogValue methods return —
+// and passes other records through untouched, without allocating. What the
+// library cannot see: fmt and encoding/json, which print a model without
+// asking it, messages already formatted with fmt.Sprintf, and database
+// writes of unsealed values. The piivet analyzer (module tools/piivet)
+// reports those at build time: go vet -vettool=$(which piivet) ./...
 //
 // # Concurrency
 //
