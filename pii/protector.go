@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 	"github.com/fieldcrypt/fieldcrypt/kms"
 )
@@ -27,6 +28,8 @@ type Protector struct {
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int  // 0: DefaultMaxValueSize
+
+	auditor audit.Auditor // WithAuditor (audit.go); nil: none
 }
 
 // Defaults of the options.
@@ -57,6 +60,9 @@ type config struct {
 	failClosedAfter time.Duration
 	maxBundle       int
 	tokenKey        uint32
+
+	auditor  audit.Auditor // audit.go
+	observer Observer      // observe.go
 }
 
 // Option configures a Protector.
@@ -228,6 +234,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
 	}
+	ring.observe(c.observer) // observe.go
 	if err := ring.loadGlobal(ctx, !c.noInit); err != nil {
 		return nil, err
 	}
@@ -240,6 +247,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 
 		requireRecordBinding: c.requireRecordBinding,
 		maxValueSize:         c.maxValueSize,
+		auditor:              c.auditor,
 	}
 	if hasWatcher {
 		p.watch(watcher)
