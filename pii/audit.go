@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/kms"
@@ -226,7 +227,7 @@ func (p *Protector) auditSubjects(e *audit.Event, w *walker, jobs []job) error {
 	}
 	refs := make([]string, 0, len(subjects))
 	for _, s := range subjects {
-		id, err := p.ring.recordID(s)
+		id, err := p.auditRefs.recordID(p.ring, s)
 		if err != nil {
 			return err
 		}
@@ -246,7 +247,51 @@ func (p *Protector) auditSubjects(e *audit.Event, w *walker, jobs []job) error {
 // appendField adds the path of j's field, without indexes, to fields
 // unless it is there already.
 func appendField(fields []string, w *walker, j *job) []string {
-	path := w.jobPath(j)
+	var path string
+	if root, ok := rootLevel(w, j.path); ok && j.direct {
+		// The common case: a field of the value's own struct (or of one
+		// it embeds). Its path is the root's name and the field's.
+		k := rootPathKey{j.field, root}
+		if v, ok := rootPaths.Load(k); ok {
+			path = v.(string)
+		} else {
+			path = stripIndexes(w.jobPath(j))
+			rootPaths.Store(k, path)
+		}
+	} else {
+		path = stripIndexes(w.jobPath(j))
+	}
+	if slices.Contains(fields, path) {
+		return fields
+	}
+	return append(fields, path)
+}
+
+// rootPaths caches the audit path of fields at the root level, by field
+// plan and root name (plans are cached per type, so this is bounded by
+// the fields of the types in use).
+var rootPaths sync.Map
+
+type rootPathKey struct {
+	f    *fieldPlan
+	root string
+}
+
+// rootLevel reports whether path node i is the root struct or a record of
+// a slice directly below it, and the root's name.
+func rootLevel(w *walker, i int32) (string, bool) {
+	n := w.paths[i]
+	if n.parent < 0 {
+		return n.name, true
+	}
+	if p := w.paths[n.parent]; n.index >= 0 && p.parent < 0 {
+		return p.name, true
+	}
+	return "", false
+}
+
+// stripIndexes removes the [i] and […] steps of a path.
+func stripIndexes(path string) string {
 	if strings.IndexByte(path, '[') >= 0 {
 		var b strings.Builder
 		depth := 0
@@ -262,10 +307,42 @@ func appendField(fields []string, w *walker, j *job) []string {
 		}
 		path = b.String()
 	}
-	if slices.Contains(fields, path) {
-		return fields
+	return path
+}
+
+// refCache memoizes the record IDs of recently audited subjects, for one
+// addressing chain: a new chain (RotateAddressingKey) empties it. It holds
+// at most refCacheSize subjects (identifiers the key cache holds too),
+// and is emptied when full.
+type refCache struct {
+	mu   sync.Mutex
+	addr *addressing
+	ids  map[string]string
+}
+
+const refCacheSize = 4096
+
+func (c *refCache) recordID(r *keyring, subject string) (string, error) {
+	a := r.addr.Load()
+	c.mu.Lock()
+	if c.addr == a {
+		if id, ok := c.ids[subject]; ok {
+			c.mu.Unlock()
+			return id, nil
+		}
 	}
-	return append(fields, path)
+	c.mu.Unlock()
+	ids, err := a.ids(subject, false)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.addr != a || len(c.ids) >= refCacheSize {
+		c.addr, c.ids = a, make(map[string]string)
+	}
+	c.ids[subject] = ids[0]
+	c.mu.Unlock()
+	return ids[0], nil
 }
 
 // auditType is the scope of the struct type of v (a pointer to a struct,

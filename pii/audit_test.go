@@ -362,3 +362,37 @@ func TestAuditEventJSONHasNoUnknownFields(t *testing.T) {
 		t.Fatal(string(b))
 	}
 }
+
+type auditBase struct {
+	Name string `pii:"encrypt"`
+}
+
+type auditA struct {
+	ID string `pii:"subject"`
+	auditBase
+}
+
+type auditB struct {
+	ID string `pii:"subject"`
+	auditBase
+}
+
+// TestAuditFieldPathsOfSharedEmbeddedStruct: two types embedding one
+// struct report its fields under their own names.
+func TestAuditFieldPathsOfSharedEmbeddedStruct(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, pii.WithAuditor(rec))
+	ctx := context.Background()
+	a := auditA{ID: "s", auditBase: auditBase{Name: "x"}}
+	b := []auditB{{ID: "s", auditBase: auditBase{Name: "y"}}}
+	if err := e.p.Seal(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.SealAll(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.take()
+	if len(evs) != 2 || !slices.Equal(evs[0].Sealed, []string{"auditA.Name"}) || !slices.Equal(evs[1].Sealed, []string{"auditB.Name"}) || evs[1].Records != 1 {
+		t.Fatalf("%+v", evs)
+	}
+}

@@ -29,7 +29,8 @@ type Protector struct {
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int  // 0: DefaultMaxValueSize
 
-	auditor audit.Auditor // WithAuditor (audit.go); nil: none
+	auditor   audit.Auditor // WithAuditor (audit.go); nil: none
+	auditRefs refCache      // audit.go
 }
 
 // Defaults of the options.

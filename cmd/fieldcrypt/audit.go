@@ -65,9 +65,6 @@ func openAuditTable(ctx context.Context, f *flags, args []string, fn func(t *pii
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if *f.kek == "" {
-		return usagef("--kek is required")
-	}
 	s, closeStore, err := openStore(ctx, f.store, mustExist)
 	if err != nil {
 		return err
