@@ -46,6 +46,21 @@ const (
 	OpConsentWithdraw Op = "consent.withdraw"
 	OpHold            Op = "hold"
 	OpRelease         Op = "release"
+	// OpErasureRequest is a recorded erasure request (the Forget it runs
+	// is an OpForget event of its own).
+	OpErasureRequest Op = "erasure.request"
+)
+
+// The outcomes an Event reports: "ok", or the class of the error.
+const (
+	OutcomeOK             = "ok"
+	OutcomeForgotten      = "forgotten"
+	OutcomeAuthentication = "authentication"
+	OutcomeNoConsent      = "no-consent"
+	OutcomeHeld           = "held"
+	OutcomeUnavailable    = "unavailable"
+	OutcomeInvalid        = "invalid"
+	OutcomeError          = "error"
 )
 
 // Event is one audited action. Every field is metadata: names, counts,
@@ -58,16 +73,30 @@ type Event struct {
 	// Subject is the keyed reference to the data subject (the key store's
 	// record ID), never the subject identifier.
 	Subject string `json:"subject,omitempty"`
-	// Records is the number of records a bulk call covered.
-	Records int    `json:"records,omitempty"`
+	// Subjects lists the keyed references of every subject a call
+	// covered, when there was more than one (bulk calls, nested models
+	// with subjects of their own), sorted.
+	Subjects []string `json:"subjects,omitempty"`
+	// Records is the number of records a bulk call covered, and Failed
+	// how many of them failed on their own (OpenEach).
+	Records int `json:"records,omitempty"`
+	Failed  int `json:"failed,omitempty"`
+	// Detail names the variant of the operation: which key a rotation
+	// rotated ("subject", "rotate index key", ...), "sweep" for an expiry.
+	// A fixed label, never data.
+	Detail  string `json:"detail,omitempty"`
 	Actor   string `json:"actor,omitempty"`
 	Purpose string `json:"purpose,omitempty"`
-	// Opened, Masked and Refused list field paths (Type.Field), for Open.
+	// Sealed lists the field paths (Type.Field, Type.Nested.Field; no
+	// indexes or map keys) a Seal encrypted or tokenized.
+	Sealed []string `json:"sealed,omitempty"`
+	// Opened, Masked and Refused list field paths, for Open.
 	Opened  []string `json:"opened,omitempty"`
 	Masked  []string `json:"masked,omitempty"`
 	Refused []string `json:"refused,omitempty"`
 	// Outcome is "ok", or the class of the error: "forgotten",
-	// "authentication", "no-consent", "unavailable", "invalid", "error".
+	// "authentication", "no-consent", "held", "unavailable", "invalid",
+	// "error" (the Outcome constants).
 	Outcome string `json:"outcome"`
 }
 

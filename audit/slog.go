@@ -22,13 +22,17 @@ func NewSlogAuditor(l *slog.Logger) Auditor {
 		add("subject", e.Subject)
 		add("actor", e.Actor)
 		add("purpose", e.Purpose)
+		add("detail", e.Detail)
 		if e.Records != 0 {
 			attrs = append(attrs, slog.Int("records", e.Records))
+		}
+		if e.Failed != 0 {
+			attrs = append(attrs, slog.Int("failed", e.Failed))
 		}
 		for _, f := range []struct {
 			k string
 			v []string
-		}{{"opened", e.Opened}, {"masked", e.Masked}, {"refused", e.Refused}} {
+		}{{"subjects", e.Subjects}, {"sealed", e.Sealed}, {"opened", e.Opened}, {"masked", e.Masked}, {"refused", e.Refused}} {
 			if len(f.v) > 0 {
 				attrs = append(attrs, slog.Any(f.k, f.v))
 			}

@@ -64,7 +64,8 @@ func (p *Protector) WithdrawConsent(ctx context.Context, subject string, c Conse
 	return p.setConsent(ctx, subject, c, false)
 }
 
-func (p *Protector) setConsent(ctx context.Context, subject string, c ConsentChange, grant bool) error {
+func (p *Protector) setConsent(ctx context.Context, subject string, c ConsentChange, grant bool) (err error) {
+	defer p.auditLifecycle(ctx, consentEvent(c, grant), subject, &err) // audit.go
 	store, err := p.consentStore()
 	if err != nil {
 		return err

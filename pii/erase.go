@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
@@ -52,7 +53,8 @@ type Receipt struct {
 // *LegalHoldError (errors.Is(err, ErrLegalHold)) and changes nothing. The
 // key store checks the hold in the erasing step itself. To record the
 // request and its outcome, use RequestErasure.
-func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error) {
+func (p *Protector) Forget(ctx context.Context, subject string) (_ Receipt, err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpForget}, subject, &err) // audit.go
 	if subject == "" {
 		return Receipt{}, fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
@@ -119,6 +121,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 		}
 	}
 	markAll(true)
+	p.ring.erased() // observe.go
 	if d.AlreadyTombstoned {
 		r.AlreadyErased = true
 		if ts, err := p.ring.store.GetTombstone(ctx, id); err == nil {
@@ -132,7 +135,8 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Receipt, error)
 // create a new key for them. It restores nothing: what was sealed under the
 // old key stays unreadable. Use it only when the person is genuinely back
 // (they signed up again), never to undo an erasure.
-func (p *Protector) Readmit(ctx context.Context, subject string) error {
+func (p *Protector) Readmit(ctx context.Context, subject string) (err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpReadmit}, subject, &err) // audit.go
 	if subject == "" {
 		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
@@ -206,7 +210,8 @@ func (p *Protector) PruneSubjectKeys(ctx context.Context, subject string, keep i
 // rewriteBundle applies change to subject's key bundle and stores the
 // result (unless change reports nothing changed), retrying from a fresh read
 // if another writer updated the record meanwhile.
-func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, change func(*subjectkey.Bundle) (bool, error)) error {
+func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, change func(*subjectkey.Bundle) (bool, error)) (err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpRotate, Type: "subject", Detail: op}, subject, &err) // audit.go
 	if subject == "" {
 		return fmt.Errorf("%w: empty subject", ErrInvalidArgument)
 	}
@@ -228,7 +233,10 @@ func (p *Protector) rewriteBundle(ctx context.Context, subject, op string, chang
 	}
 }
 
-func (p *Protector) rewriteID(ctx context.Context, subject, id, op string, change func(*subjectkey.Bundle) (bool, error)) error {
+func (p *Protector) rewriteID(ctx context.Context, subject, id, op string, change func(*subjectkey.Bundle) (bool, error)) (err error) {
+	if subject == "" { // the global keys; subjects' are audited by rewriteBundle
+		defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpRotate, Type: "global", Detail: op}, "", &err) // audit.go
+	}
 	const attempts = 5
 	for range attempts {
 		err := p.rewriteOnce(ctx, id, op, change)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
 
@@ -126,7 +127,8 @@ func (p *Protector) checkNotForgotten(ctx context.Context, op string, ids []stri
 // already). It fails with ErrForgotten for an erased subject (nothing is
 // left to hold), with ErrInvalidArgument for a malformed reference or
 // actor, and with ErrUnsupportedStore if the key store keeps no holds.
-func (p *Protector) PlaceHold(ctx context.Context, subject string, h HoldInfo) (bool, error) {
+func (p *Protector) PlaceHold(ctx context.Context, subject string, h HoldInfo) (_ bool, err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpHold, Actor: h.By}, subject, &err) // audit.go
 	store, err := p.holder()
 	if err != nil {
 		return false, err
@@ -162,7 +164,8 @@ func (p *Protector) PlaceHold(ctx context.Context, subject string, h HoldInfo) (
 
 // ReleaseHold lifts the legal hold with h.Reference from subject, at every
 // live address. It fails with ErrNoHold if no such hold stands.
-func (p *Protector) ReleaseHold(ctx context.Context, subject string, h HoldInfo) error {
+func (p *Protector) ReleaseHold(ctx context.Context, subject string, h HoldInfo) (err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpRelease, Actor: h.By}, subject, &err) // audit.go
 	store, err := p.holder()
 	if err != nil {
 		return err

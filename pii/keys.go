@@ -36,6 +36,7 @@ type keyring struct {
 	retention    time.Duration // 0: keys are kept until Forget
 	now          func() time.Time
 	search       searchState // index root keys (searchkeys.go)
+	obs          Observer    // observe.go
 }
 
 // recordID is the key store ID of subject under the newest generation of
@@ -58,8 +59,10 @@ func (r *keyring) get(ctx context.Context, subject string, create bool) (*subjec
 		return nil, err
 	}
 	if keys, state := r.cache.get(subject); state == cacheHit {
+		r.hit()          // observe.go
 		return keys, nil // the warm path: no retry loop, no flight
 	}
+	r.miss(1)
 	const attempts = 4
 	for attempt := 1; ; attempt++ {
 		keys, err := r.get1(ctx, subject, create)
@@ -303,6 +306,7 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		}
 		return out, nil
 	}
+	r.miss(len(subjects)) // observe.go
 	ticket := r.cache.begin()
 	defer r.cache.end(ticket)
 	callerCtx := ctx

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
 )
 
@@ -32,7 +33,13 @@ import (
 // With WithErasedPlaceholder, records of forgotten subjects open to the
 // placeholder, as with Open, rather than failing.
 func (p *Protector) OpenEach(ctx context.Context, v any) (errs []error, err error) {
-	return p.openEach(ctx, v, indexOff)
+	if errs, err = p.openEach(ctx, v, indexOff); err != nil && p.auditor != nil {
+		var ae *AuditError
+		if !errors.As(err, &ae) {
+			err = p.auditCall(ctx, audit.OpOpen, v, true, err) // audit.go
+		}
+	}
+	return errs, err
 }
 
 // openEach is OpenEach; with mode indexMatch, records of forgotten
@@ -89,6 +96,11 @@ func (p *Protector) openEach(ctx context.Context, v any, mode indexMode) (errs [
 			if err := p.transform(w, j, op); err != nil {
 				fail(rec, &FieldError{Path: w.jobPath(j), Op: op, Err: err})
 			}
+		}
+	}
+	if p.auditor != nil { // audit.go: before anything is assigned
+		if err := p.auditEach(ctx, w, v, recs, errs); err != nil {
+			return nil, err
 		}
 	}
 	for r := range recs {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 	"github.com/fieldcrypt/fieldcrypt/kms"
 )
@@ -27,6 +28,9 @@ type Protector struct {
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int  // 0: DefaultMaxValueSize
+
+	auditor   audit.Auditor // WithAuditor (audit.go); nil: none
+	auditRefs refCache      // audit.go
 }
 
 // Defaults of the options.
@@ -58,6 +62,9 @@ type config struct {
 	maxBundle       int
 	tokenKey        uint32
 	indexDelay      *time.Duration // WithIndexKeyActivationDelay; nil: cacheTTL + IndexKeyClockSkew
+
+	auditor  audit.Auditor // audit.go
+	observer Observer      // observe.go
 }
 
 // Option configures a Protector.
@@ -253,6 +260,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
 	}
+	ring.observe(c.observer) // observe.go
 	if err := ring.loadGlobal(ctx, !c.noInit); err != nil {
 		return nil, err
 	}
@@ -265,6 +273,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 
 		requireRecordBinding: c.requireRecordBinding,
 		maxValueSize:         c.maxValueSize,
+		auditor:              c.auditor,
 	}
 	if hasWatcher {
 		p.watch(watcher)

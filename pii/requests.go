@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
 
@@ -129,7 +130,8 @@ func requestLogOf(s keystore.Store) (keystore.RequestLog, error) {
 // carries on with that request, keeping its receipt time and deadline,
 // instead of opening another; a request already completed is returned as
 // it is, and Forget is not run again.
-func (p *Protector) RequestErasure(ctx context.Context, subject string, r Request) (ErasureRequest, Receipt, error) {
+func (p *Protector) RequestErasure(ctx context.Context, subject string, r Request) (_ ErasureRequest, _ Receipt, err error) {
+	defer p.auditLifecycle(ctx, audit.Event{Op: audit.OpErasureRequest, Actor: r.By}, subject, &err) // audit.go
 	log, err := p.requestLog()
 	if err != nil {
 		return ErasureRequest{}, Receipt{}, err

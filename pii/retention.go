@@ -86,8 +86,9 @@ type HeldRecord struct {
 
 // Sweep is Expire, reporting the subjects it skipped because of a legal
 // hold as well as those it erased.
-func (p *Protector) Sweep(ctx context.Context, now time.Time, progress func(erased int)) (SweepReport, error) {
-	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, func(id string) { p.ring.cache.markErased("", id, true) })
+func (p *Protector) Sweep(ctx context.Context, now time.Time, progress func(erased int)) (rep SweepReport, err error) {
+	defer p.auditSweep(ctx, &rep, &err) // audit.go
+	return expire(ctx, p.ring.store, now, p.ring.batchSize, progress, func(id string) { p.ring.cache.markErased("", id, true); p.ring.erased() })
 }
 
 // expire is Expire on a bare store; onErase is told each erased record ID.

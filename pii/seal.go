@@ -42,6 +42,16 @@ func (p *Protector) OpenAll(ctx context.Context, v any) error {
 func (p *Protector) run(ctx context.Context, op string, v any, many bool) error {
 	w := p.getWalker()
 	defer p.putWalker(w)
+	if err := p.walk(ctx, w, op, v, many); err != nil {
+		if p.auditor != nil { // audit.go
+			return p.auditWalk(ctx, w, op, v, many, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *Protector) walk(ctx context.Context, w *walker, op string, v any, many bool) error {
 	w.skipEmpty = op == "open" || !p.encryptEmpty
 	if op == "seal" {
 		w.ix.mode = indexSeal
@@ -53,7 +63,7 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 		return err
 	}
 	if len(w.jobs) == 0 && len(w.ix.jobs) == 0 {
-		return nil
+		return p.audited(ctx, w, op, v, many) // audit.go
 	}
 	// Before any key is fetched or created: bad input changes nothing.
 	if op == "open" {
@@ -84,6 +94,9 @@ func (p *Protector) run(ctx context.Context, op string, v any, many bool) error 
 		if err := p.transform(w, j, op); err != nil {
 			return &FieldError{Path: w.jobPath(j), Op: op, Err: err}
 		}
+	}
+	if err := p.audited(ctx, w, op, v, many); err != nil { // audit.go: before anything is assigned
+		return err
 	}
 	w.assign()
 	return nil

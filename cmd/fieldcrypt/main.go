@@ -97,6 +97,8 @@ var commands = []command{
 	{"consent", "withdraw", "record the withdrawal of a subject's consent (--purpose, --actor)", cmdConsentWithdraw},
 	{"consent", "show", "list the purposes a subject consents to now", cmdConsentShow},
 	{"consent", "history", "list every grant and withdrawal recorded for a subject", cmdConsentHistory},
+	{"audit", "verify", "check the tamper-evident audit trail: an edited, deleted or reordered row fails with its row number (--anchor SEQ:HEXMAC)", cmdAuditVerify},
+	{"audit", "head", "verify the audit trail and print its head (SEQ:HEXMAC), to keep outside the database for audit verify --anchor", cmdAuditHead},
 	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 

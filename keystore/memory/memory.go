@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
 
@@ -27,6 +28,8 @@ type Store struct {
 	requests       []keystore.RequestEvent
 	consent        map[string]map[string]keystore.Consent // ID, purpose
 	consentHistory []keystore.ConsentEvent
+
+	auditRows []audit.Row // audit.go
 }
 
 var _ keystore.Store = (*Store)(nil)

@@ -30,6 +30,14 @@
 // The histories are append-only: triggers refuse UPDATE, DELETE and
 // TRUNCATE, whoever asks.
 //
+// Schema version 5 adds the tamper-evident audit trail (keystore.AuditLog,
+// table fieldcrypt_audit). AppendAudit locks the table in SHARE ROW
+// EXCLUSIVE mode (which conflicts with itself, not with readers), reads
+// the chain's head and inserts the rows that continue it in one
+// transaction, so instances appending at once take turns and never fork
+// the chain; the primary key on the sequence number refuses a fork
+// besides.
+//
 // # What an erasure leaves on disk
 //
 // Delete removes the row, but PostgreSQL keeps the deleted row version in
@@ -173,6 +181,16 @@ var migrations = []string{
 	CREATE TRIGGER fieldcrypt_requests_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_requests
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();
 	CREATE TRIGGER fieldcrypt_consent_history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_consent_history
+		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
+	// The tamper-evident audit trail (audit.go): one hash-chained row per
+	// event, appended only.
+	`CREATE TABLE fieldcrypt_audit (
+		seq   bigint PRIMARY KEY CHECK (seq > 0),
+		prev  bytea NOT NULL,
+		event text NOT NULL,
+		mac   bytea NOT NULL
+	);
+	CREATE TRIGGER fieldcrypt_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_audit
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
 }
 

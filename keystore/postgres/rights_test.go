@@ -102,7 +102,7 @@ func TestRightsHistoriesAreAppendOnly(t *testing.T) {
 	}
 }
 
-// TestMigrationToRights: a version-3 schema is upgraded to 4 on Open,
+// TestMigrationToRights: a version-3 schema is upgraded to 4 (and on) on Open,
 // keeping its records.
 func TestMigrationToRights(t *testing.T) {
 	ctx := context.Background()
@@ -126,11 +126,11 @@ func TestMigrationToRights(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(postgres.Migrations) != 4 {
-		t.Fatalf("%d migrations, want 4", len(postgres.Migrations))
+	if len(postgres.Migrations) != 5 {
+		t.Fatalf("%d migrations, want 5", len(postgres.Migrations))
 	}
 	s := open(t, dsn)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 4 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
 		t.Errorf("schema version = %d, %v", v, err)
 	}
 	if _, err := s.Hold(ctx, "old", keystore.HoldInfo{Reference: "CASE-1", By: "legal"}); err != nil {

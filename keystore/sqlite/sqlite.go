@@ -29,6 +29,11 @@
 // (keystore.Holder, RequestLog, ConsentStore; schema version 4); Delete,
 // DeleteExpired and Readdress check holds in their transaction. The
 // histories are append-only: triggers refuse UPDATE and DELETE.
+//
+// Schema version 5 adds the tamper-evident audit trail (keystore.AuditLog,
+// table fieldcrypt_audit): AppendAudit reads the chain's head and inserts
+// the rows that continue it in one write transaction, which SQLite
+// serializes across every process sharing the file.
 package sqlite
 
 import (
@@ -159,6 +164,18 @@ var migrations = []string{
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_consent_history is append-only'); END;
 	CREATE TRIGGER fieldcrypt_consent_history_no_delete BEFORE DELETE ON fieldcrypt_consent_history
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_consent_history is append-only'); END;`,
+	// The tamper-evident audit trail (audit.go): one hash-chained row per
+	// event, appended only.
+	`CREATE TABLE fieldcrypt_audit (
+		seq   INTEGER PRIMARY KEY,
+		prev  BLOB NOT NULL,
+		event TEXT NOT NULL,
+		mac   BLOB NOT NULL
+	);
+	CREATE TRIGGER fieldcrypt_audit_no_update BEFORE UPDATE ON fieldcrypt_audit
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_audit is append-only'); END;
+	CREATE TRIGGER fieldcrypt_audit_no_delete BEFORE DELETE ON fieldcrypt_audit
+	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_audit is append-only'); END;`,
 }
 
 // Option configures Open.

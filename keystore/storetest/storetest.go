@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every keystore.Store must pass
 // (and, for stores that implement keystore.Readdresser, keystore.Holder,
-// keystore.RequestLog or keystore.ConsentStore, their cases; they are
+// keystore.RequestLog, keystore.ConsentStore or keystore.AuditLog, their cases; they are
 // skipped for stores that do not).
 // A store's own test calls Run with a function that returns a new, empty
 // store, and WithRestore if it can put a record back beside its tombstone
@@ -74,6 +74,9 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"ReaddressMovesRights", plain(testReaddressMovesRights)},
 		{"ReaddressRightsOnly", plain(testReaddressRightsOnly)},
 		{"ReaddressHeldTombstone", plain(testReaddressHeldTombstone)},
+		{"AuditChain", plain(testAuditChain)},
+		{"AuditRefusesBrokenRows", plain(testAuditRefusesBrokenRows)},
+		{"AuditConcurrentAppends", plain(testAuditConcurrentAppends)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {

@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/fieldcrypt/fieldcrypt/audit"
+	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
+	"github.com/fieldcrypt/fieldcrypt/keystore/postgres"
+	"github.com/fieldcrypt/fieldcrypt/kms/local"
+	"github.com/fieldcrypt/fieldcrypt/pii"
+)
+
+// BenchmarkOpenAudited is Open of a 6-field struct (warm key cache) with
+// no Auditor, and with every Open audited to the PostgreSQL audit table
+// (pii.AuditTable) through an audit.Writer (policy Block, batches of
+// 1024): the caller pays for building the event and queuing it; the
+// writer's goroutine pays for the chain and the database, and under Block
+// slows callers down to what the database can take. After the run, every
+// event is checked to be in the table and the chain to verify.
+func BenchmarkOpenAudited(b *testing.B) {
+	b.Run("audit=none", func(b *testing.B) { benchAudited(b, false) })
+	b.Run("audit=postgres", func(b *testing.B) { benchAudited(b, true) })
+}
+
+func benchAudited(b *testing.B, audited bool) {
+	ctx := pii.WithAccess(context.Background(), pii.Access{Actor: "billing-job", Purpose: "billing"})
+	store, err := postgres.Open(context.Background(), pgtest.Schema(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	kek, err := local.Generate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p0, err := pii.New(ctx, kek, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p0.Close()
+	var opts []pii.Option
+	var w *audit.Writer
+	var table *pii.AuditTable
+	if audited {
+		if table, err = pii.NewAuditTable(p0); err != nil {
+			b.Fatal(err)
+		}
+		w = audit.NewWriter(table, audit.WriterOptions{Batch: 1024, Buffer: 1 << 16, Policy: audit.Block})
+		opts = append(opts, pii.WithAuditor(w))
+	}
+	p, err := pii.New(ctx, kek, store, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	sealed := newFields6("subject-1")
+	if err := p.Seal(ctx, &sealed); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(32 * 6)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		v := sealed
+		if err := p.Open(ctx, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !audited {
+		return
+	}
+	// Part of the cost: the events still queued when the loop ends.
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	head, err := table.Verify(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if want := uint64(b.N) + 1; head.Seq != want { // + the Seal
+		b.Fatalf("%d events in the table, want %d", head.Seq, want)
+	}
+}

@@ -1,0 +1,76 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fieldcrypt/fieldcrypt/audit"
+)
+
+// AuditLog is implemented by stores that keep a tamper-evident audit
+// trail: a table of audit.Row, each linked to the one before by an HMAC
+// (package audit). It is a sibling interface of Store, found by type
+// assertion; every store of this module implements it.
+//
+// The store never sees the chain's key: AppendAudit hands the current head
+// to a function of the caller's (pii's audit table, which holds the key),
+// which returns the rows that continue it. The store reads the head and
+// inserts the rows in one transaction that excludes every other
+// AppendAudit on the same database, so two instances never fork the chain.
+// The table is append-only: the SQL stores refuse UPDATE and DELETE with
+// triggers. That stops mistakes, not a database owner, who can drop a
+// trigger: what the chain adds is that such a change is found (audit.Verify).
+type AuditLog interface {
+	// AppendAudit reads the head of the chain (the zero Head when it is
+	// empty) and calls extend with it; the rows extend returns must
+	// continue the chain (sequence numbers head.Seq+1, +2, ... and the
+	// first row's Prev the head's MAC), or AppendAudit fails with
+	// ErrInvalid and stores nothing. An error of extend is returned as
+	// it is, and nothing is stored. extend is called once.
+	AppendAudit(ctx context.Context, extend func(head audit.Head) ([]audit.Row, error)) error
+
+	// AuditRows returns up to limit rows with sequence numbers greater
+	// than after, in increasing order, as stored (the rows of a tampered
+	// table are returned as they are, for Verify to judge).
+	AuditRows(ctx context.Context, after uint64, limit int) ([]audit.Row, error)
+
+	// AuditHead returns the last stored row's sequence number and MAC
+	// (the zero Head for an empty table).
+	AuditHead(ctx context.Context) (audit.Head, error)
+}
+
+// CheckAuditRows reports whether rows continue the chain at head, as
+// AppendAudit requires. Stores call it inside their transaction.
+func CheckAuditRows(head audit.Head, rows []audit.Row) error {
+	prev := head.MAC
+	if head.Seq == 0 {
+		prev = make([]byte, audit.MACSize)
+	}
+	for i, r := range rows {
+		if r.Seq != head.Seq+uint64(i)+1 {
+			return fmt.Errorf("%w: audit row %d does not follow the head (%d)", ErrInvalid, r.Seq, head.Seq)
+		}
+		if !bytes.Equal(r.Prev, prev) || len(r.MAC) != audit.MACSize || len(r.Event) == 0 {
+			return fmt.Errorf("%w: audit row %d does not link to the row before", ErrInvalid, r.Seq)
+		}
+		prev = r.MAC
+	}
+	return nil
+}
+
+// MaxAuditRows bounds the limit of one AuditRows call.
+const MaxAuditRows = 10_000
+
+// CheckAuditPage validates the limit of AuditRows.
+func CheckAuditPage(limit int) error {
+	if limit < 1 || limit > MaxAuditRows {
+		return fmt.Errorf("%w: audit page limit %d not in 1..%d", ErrInvalid, limit, MaxAuditRows)
+	}
+	return nil
+}
+
+// ErrAuditUnsupported is returned by helpers given a Store that keeps no
+// audit trail.
+var ErrAuditUnsupported = errors.New("keystore: this store keeps no audit trail")

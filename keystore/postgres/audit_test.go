@@ -1,0 +1,117 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldcrypt/fieldcrypt/audit"
+	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
+	"github.com/fieldcrypt/fieldcrypt/keystore"
+	"github.com/fieldcrypt/fieldcrypt/keystore/storetest"
+)
+
+func auditEvent(i int) audit.Event {
+	return audit.Event{Time: time.Unix(1_700_000_000, int64(i)).UTC(), Op: audit.OpOpen, Type: "Customer", Actor: "job", Outcome: "ok"}
+}
+
+// TestAuditTwoInstances: two stores (two instances, two pools) append to
+// one chain at once; the chain stays one line, every event in it once.
+func TestAuditTwoInstances(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	const each = 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*each*2)
+	for _, s := range []keystore.AuditLog{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- storetest.AppendEvents(ctx, s, storetest.AuditKey, auditEvent(i), auditEvent(i+1000))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := audit.Verify(storetest.AuditKey, storetest.AllRows(ctx, b, 33))
+	if err != nil || head.Seq != 4*each*2 {
+		t.Fatalf("chain after two instances appended: %+v, %v", head, err)
+	}
+}
+
+// TestAuditAppendOnly: the triggers refuse UPDATE, DELETE and TRUNCATE.
+func TestAuditAppendOnly(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	s := open(t, dsn)
+	ctx := context.Background()
+	if err := storetest.AppendEvents(ctx, s, storetest.AuditKey, auditEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{`UPDATE fieldcrypt_audit SET event = 'x'`, `DELETE FROM fieldcrypt_audit`, `TRUNCATE fieldcrypt_audit`} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v", stmt, err)
+		}
+	}
+}
+
+// TestAuditTamperingFound: a database owner who disables the triggers
+// and edits, deletes or reorders rows is found by Verify, at the row.
+func TestAuditTamperingFound(t *testing.T) {
+	cases := []struct {
+		name  string
+		stmts []string
+		want  audit.ChainError
+	}{
+		{"edited", []string{`UPDATE fieldcrypt_audit SET event = replace(event, '"job"', '"bot"') WHERE seq = 3`}, audit.ChainError{Seq: 3, Problem: audit.ProblemEdited}},
+		{"deleted", []string{`DELETE FROM fieldcrypt_audit WHERE seq = 2`}, audit.ChainError{Seq: 3, Problem: audit.ProblemMissing}},
+		{"reordered", []string{
+			`UPDATE fieldcrypt_audit SET seq = 1000 WHERE seq = 3`,
+			`UPDATE fieldcrypt_audit SET seq = 3 WHERE seq = 4`,
+			`UPDATE fieldcrypt_audit SET seq = 4 WHERE seq = 1000`,
+		}, audit.ChainError{Seq: 3, Problem: audit.ProblemEdited}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := pgtest.Schema(t)
+			s := open(t, dsn)
+			ctx := context.Background()
+			for i := range 5 {
+				if err := storetest.AppendEvents(ctx, s, storetest.AuditKey, auditEvent(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			for _, stmt := range append([]string{`ALTER TABLE fieldcrypt_audit DISABLE TRIGGER USER`}, tc.stmts...) {
+				if _, err := conn.Exec(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			_, err = audit.Verify(storetest.AuditKey, storetest.AllRows(ctx, s, 100))
+			var ce *audit.ChainError
+			if !errors.As(err, &ce) || *ce != tc.want {
+				t.Fatalf("Verify: %v, want %v", err, &tc.want)
+			}
+		})
+	}
+}
