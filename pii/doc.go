@@ -430,6 +430,24 @@
 // writes of unsealed values. The piivet analyzer (module tools/piivet)
 // reports those at build time: go vet -vettool=$(which piivet) ./...
 //
+// # Audit
+//
+// With WithAuditor, every Seal, Open (and the bulk variants), Forget,
+// RequestErasure, Readmit, key rotation, retention sweep, legal hold and
+// consent change hands an audit.Event to the Auditor. Events hold the
+// type's scope, field paths, counts, keyed subject references (record IDs),
+// the actor and purpose stated with WithAccess, and an outcome class —
+// never values, keys or subject identifiers. Seal and Open are audited after
+// every value is computed and before any is assigned: an Auditor error fails
+// the call with *AuditError and changes nothing. Lifecycle operations audit
+// their outcome after the store changed; an Auditor error then says the
+// operation took effect unaudited (AuditError.Applied). For a durable trail
+// use NewAuditTable (a hash-chained table in the key store's database)
+// behind an audit.Writer: with audit.Block callers wait when the database
+// lags, with audit.FailClosed they fail; events are never dropped silently.
+// WithObserver reports key-cache hits and misses, KMS calls and erasures
+// (module telemetry/otelfc turns both into OpenTelemetry spans and metrics).
+//
 // # Concurrency
 //
 // A Protector is safe for concurrent use by many goroutines. Sealing or
