@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"iter"
 )
 
@@ -39,6 +40,7 @@ type Head struct {
 type Chain struct {
 	key  []byte
 	head Head
+	mac  hash.Hash // HMAC under key, reused row after row
 }
 
 // NewChain continues the chain whose last row is head (the zero Head for a
@@ -50,7 +52,7 @@ func NewChain(key []byte, head Head) (*Chain, error) {
 	if err := head.check(); err != nil {
 		return nil, err
 	}
-	return &Chain{key: key, head: head}, nil
+	return &Chain{key: key, head: head, mac: hmac.New(sha256.New, key)}, nil
 }
 
 func (h Head) check() error {
@@ -74,7 +76,7 @@ func (c *Chain) Next(e Event) (Row, error) {
 		return Row{}, err
 	}
 	r := Row{Seq: c.head.Seq + 1, Prev: c.head.prev(), Event: b}
-	r.MAC = rowMAC(c.key, r)
+	r.MAC = appendRowMAC(c.mac, nil, r)
 	c.head = Head{Seq: r.Seq, MAC: r.MAC}
 	return r, nil
 }
@@ -83,14 +85,20 @@ func (c *Chain) Next(e Event) (Row, error) {
 func (c *Chain) Head() Head { return c.head }
 
 func rowMAC(key []byte, r Row) []byte {
-	m := hmac.New(sha256.New, key)
+	return appendRowMAC(hmac.New(sha256.New, key), nil, r)
+}
+
+// appendRowMAC appends the MAC of r computed with m (an HMAC under the
+// chain key, reset here) to dst.
+func appendRowMAC(m hash.Hash, dst []byte, r Row) []byte {
+	m.Reset()
 	m.Write([]byte(chainLabel))
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], r.Seq)
 	m.Write(seq[:])
 	m.Write(r.Prev)
 	m.Write(r.Event)
-	return m.Sum(nil)
+	return m.Sum(dst)
 }
 
 // Problem says what Verify found wrong.

@@ -138,7 +138,7 @@ func (e Event) MarshalCanonical() ([]byte, error) {
 		return nil, err
 	}
 	e.Time = e.Time.UTC()
-	return json.Marshal(e)
+	return appendCanonical(make([]byte, 0, 256), &e)
 }
 
 // ParseEvent parses a stored event.
