@@ -247,4 +247,3 @@ func moveOwnerTokens(ctx context.Context, tx tokenTx, from, to string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE fieldcrypt_tokens SET owner = ? WHERE owner = ?`, to, from)
 	return err
 }
-
