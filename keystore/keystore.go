@@ -16,7 +16,8 @@
 // for the rotation of the addressing key), and the records of data-subject
 // rights: Holder (legal holds, which Delete and DeleteExpired respect in
 // the deleting step), RequestLog (erasure requests) and ConsentStore
-// (consent, with its history). These are optional sibling interfaces,
+// (consent, with its history), and TokenVault (vaulted tokens, removed
+// with their owner's keys in the erasing step). These are optional sibling interfaces,
 // found by type assertion, so that other Store implementations keep
 // compiling.
 package keystore
@@ -77,6 +78,9 @@ type Receipt struct {
 	KeyIDs   []uint32 // the destroyed keys (none if the ID had no keys)
 	ErasedAt time.Time
 	Reason   string
+	// Tokens counts the vaulted token mappings (TokenVault) the erasure
+	// removed with the keys.
+	Tokens int64
 }
 
 // ReceiptQuery selects receipts: those after sequence number After, of the
@@ -172,6 +176,9 @@ type Deletion struct {
 	// ReceiptSeq is the Seq of the Receipt this call appended (0 if it
 	// appended none: the ID was erased before and nothing came back).
 	ReceiptSeq int64
+	// Tokens counts the vaulted token mappings owned by the ID (on a store
+	// that implements TokenVault) that Delete removed in the same step.
+	Tokens int64
 }
 
 // CheckExpired is DeleteExpired's condition, for stores to apply inside

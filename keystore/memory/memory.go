@@ -30,6 +30,8 @@ type Store struct {
 	consentHistory []keystore.ConsentEvent
 
 	auditRows []audit.Row // audit.go
+
+	tokens tokens // vaulted tokens (tokens.go)
 }
 
 var _ keystore.Store = (*Store)(nil)
@@ -161,11 +163,12 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 	}
 	delete(s.records, t.ID)
 	d := keystore.Deletion{Removed: rec, Found: found, AlreadyTombstoned: hadTombstone}
-	if !hadTombstone || found {
+	d.Tokens = s.tokens.removeOwner(t.ID)
+	if !hadTombstone || found || d.Tokens > 0 {
 		d.ReceiptSeq = int64(len(s.receipts) + 1)
 		s.receipts = append(s.receipts, keystore.Receipt{
 			Seq: d.ReceiptSeq, ID: t.ID, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
-			ErasedAt: t.ErasedAt, Reason: t.Reason,
+			ErasedAt: t.ErasedAt, Reason: t.Reason, Tokens: d.Tokens,
 		})
 	}
 	return d, nil
@@ -270,12 +273,14 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	if rec, found := s.records[id]; found {
-		// Brought back by a restore: it holds the erased keys.
+	rec, found := s.records[id]
+	// Brought back by a restore: the record and the token mappings hold
+	// what was erased.
+	if n := s.tokens.removeOwner(id); found || n > 0 {
 		delete(s.records, id)
 		s.receipts = append(s.receipts, keystore.Receipt{
 			Seq: int64(len(s.receipts) + 1), ID: id, KEKID: rec.KEKID, KeyIDs: rec.Clone().KeyIDs,
-			ErasedAt: s.clock(), Reason: t.Reason,
+			ErasedAt: s.clock(), Reason: t.Reason, Tokens: n,
 		})
 	}
 	delete(s.tombstones, id)

@@ -59,16 +59,20 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		for _, r := range []struct {
 			rec   keystore.Record
 			found bool
-		}{{fromRec, fromFound}, {toRec, toFound}} {
-			if !r.found {
+			id    string
+		}{{fromRec, fromFound, m.From}, {toRec, toFound, m.To}} {
+			n := s.tokens.removeOwner(r.id)
+			if !r.found && n == 0 {
 				continue
 			}
-			delete(s.records, r.rec.ID)
+			delete(s.records, r.id)
 			s.receipts = append(s.receipts, keystore.Receipt{
 				Seq: int64(len(s.receipts) + 1), ID: m.To, KEKID: r.rec.KEKID, KeyIDs: r.rec.Clone().KeyIDs,
-				ErasedAt: now, Reason: t.Reason,
+				ErasedAt: now, Reason: t.Reason, Tokens: n,
 			})
-			out.Erased = append(out.Erased, r.rec.Clone())
+			if r.found {
+				out.Erased = append(out.Erased, r.rec.Clone())
+			}
 		}
 		out.Tombstoned, out.ErasedAt, out.Reason = true, t.ErasedAt, t.Reason
 		return out, nil
@@ -81,6 +85,7 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 	rec.Updated = s.clock()
 	delete(s.records, m.From)
 	s.records[m.To] = rec
+	s.tokens.moveOwner(m.From, m.To)
 	out.Record, out.Moved = rec.Clone(), true
 	return out, nil
 }

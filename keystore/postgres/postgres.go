@@ -192,6 +192,7 @@ var migrations = []string{
 	);
 	CREATE TRIGGER fieldcrypt_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_audit
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
+	tokenMigration, // tokens.go
 }
 
 // Option configures Open.
@@ -535,11 +536,14 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(tx 
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if d.AlreadyTombstoned && !d.Found {
+		if d.Tokens, err = removeOwnerTokens(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		if d.AlreadyTombstoned && !d.Found && d.Tokens == 0 {
 			return nil // already erased, nothing came back: nothing to record
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			t.ID, d.Removed.KEKID, keyIDs(d.Removed.KeyIDs), erasedAt, t.Reason).Scan(&d.ReceiptSeq); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason, tokens) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
+			t.ID, d.Removed.KEKID, keyIDs(d.Removed.KeyIDs), erasedAt, t.Reason, d.Tokens).Scan(&d.ReceiptSeq); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, t.ID)
@@ -580,13 +584,19 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 		// A record beside the tombstone was brought back by a restore: it
 		// holds the erased keys, and goes with the tombstone.
 		restored, err := scanRecord(tx.QueryRow(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1 RETURNING `+recordColumns, id))
-		if err == nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
-				id, restored.KEKID, keyIDs(restored.KeyIDs), s.clock(), reason); err != nil {
+		found := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		tokens, err := removeOwnerTokens(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if found || tokens > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason, tokens) VALUES ($1, $2, $3, $4, $5, $6)`,
+				id, restored.KEKID, keyIDs(restored.KeyIDs), s.clock(), reason, tokens); err != nil {
 				return err
 			}
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return err
 		}
 		// Announce it, so other instances stop refusing the subject.
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, readmitPrefix+id)
@@ -620,7 +630,7 @@ func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keysto
 		return nil, fmt.Errorf("%w: receipt limit must be positive", keystore.ErrInvalid)
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT seq, id, kek_id, key_ids, erased_at, reason FROM fieldcrypt_receipts
+		SELECT seq, id, kek_id, key_ids, erased_at, reason, tokens FROM fieldcrypt_receipts
 		WHERE seq > $1 AND ($2 = '' OR id = $2) ORDER BY seq LIMIT $3`, q.After, q.ID, q.Limit)
 	if err != nil {
 		return nil, s.fail("receipts", err)
@@ -628,7 +638,7 @@ func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keysto
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Receipt, error) {
 		var r keystore.Receipt
 		var ids []int64
-		if err := row.Scan(&r.Seq, &r.ID, &r.KEKID, &ids, &r.ErasedAt, &r.Reason); err != nil {
+		if err := row.Scan(&r.Seq, &r.ID, &r.KEKID, &ids, &r.ErasedAt, &r.Reason, &r.Tokens); err != nil {
 			return r, err
 		}
 		for _, id := range ids {

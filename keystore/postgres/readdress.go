@@ -94,18 +94,25 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 			for _, r := range []struct {
 				rec   keystore.Record
 				found bool
-			}{{fromRec, fromFound}, {toRec, toFound}} {
-				if !r.found {
+				id    string
+			}{{fromRec, fromFound, m.From}, {toRec, toFound, m.To}} {
+				tokens, err := removeOwnerTokens(ctx, tx, r.id)
+				if err != nil {
+					return err
+				}
+				if !r.found && tokens == 0 {
 					continue
 				}
-				if _, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1`, r.rec.ID); err != nil {
+				if _, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1`, r.id); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason) VALUES ($1, $2, $3, $4, $5)`,
-					m.To, r.rec.KEKID, keyIDs(r.rec.KeyIDs), now, t.Reason); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_at, reason, tokens) VALUES ($1, $2, $3, $4, $5, $6)`,
+					m.To, r.rec.KEKID, keyIDs(r.rec.KeyIDs), now, t.Reason, tokens); err != nil {
 					return err
 				}
-				out.Erased = append(out.Erased, r.rec)
+				if r.found {
+					out.Erased = append(out.Erased, r.rec)
+				}
 			}
 			out.Tombstoned, out.ErasedAt, out.Reason = true, t.ErasedAt, t.Reason
 			if len(out.Erased) > 0 {
@@ -115,6 +122,9 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM fieldcrypt_keys WHERE id = $1`, m.From); err != nil {
+			return err
+		}
+		if err := moveOwnerTokens(ctx, tx, m.From, m.To); err != nil {
 			return err
 		}
 		out.Record, err = scanRecord(tx.QueryRow(ctx, `

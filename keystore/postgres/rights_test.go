@@ -126,11 +126,11 @@ func TestMigrationToRights(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(postgres.Migrations) != 5 {
-		t.Fatalf("%d migrations, want 5", len(postgres.Migrations))
+	if len(postgres.Migrations) != 6 {
+		t.Fatalf("%d migrations, want 6", len(postgres.Migrations))
 	}
 	s := open(t, dsn)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
 		t.Errorf("schema version = %d, %v", v, err)
 	}
 	if _, err := s.Hold(ctx, "old", keystore.HoldInfo{Reference: "CASE-1", By: "legal"}); err != nil {

@@ -84,18 +84,25 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		for _, r := range []struct {
 			rec   keystore.Record
 			found bool
-		}{{fromRec, fromFound}, {toRec, toFound}} {
-			if !r.found {
+			id    string
+		}{{fromRec, fromFound, m.From}, {toRec, toFound, m.To}} {
+			tokens, err := removeOwnerTokens(ctx, tx, r.id)
+			if err != nil {
+				return keystore.Moved{}, s.fail("readdress", err)
+			}
+			if !r.found && tokens == 0 {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, r.rec.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, r.id); err != nil {
 				return keystore.Moved{}, s.fail("readdress", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
-				m.To, r.rec.KEKID, formatKeyIDs(r.rec.KeyIDs), now.UnixMicro(), t.Reason); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason, tokens) VALUES (?, ?, ?, ?, ?, ?)`,
+				m.To, r.rec.KEKID, formatKeyIDs(r.rec.KeyIDs), now.UnixMicro(), t.Reason, tokens); err != nil {
 				return keystore.Moved{}, s.fail("readdress", err)
 			}
-			out.Erased = append(out.Erased, r.rec)
+			if r.found {
+				out.Erased = append(out.Erased, r.rec)
+			}
 		}
 		out.Tombstoned, out.ErasedAt, out.Reason = true, t.ErasedAt, t.Reason
 	} else {
@@ -106,6 +113,9 @@ func (s *Store) Readdress(ctx context.Context, m keystore.Move) (keystore.Moved,
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.To, m.Record.KEKID, m.Record.Wrapped, formatKeyIDs(m.Record.KeyIDs), fromRec.Version+1, fromRec.Incarnation,
 			micros(fromRec.Created), now.UnixMicro(), micros(fromRec.RetainUntil)); err != nil {
+			return keystore.Moved{}, s.fail("readdress", err)
+		}
+		if err := moveOwnerTokens(ctx, tx, m.From, m.To); err != nil {
 			return keystore.Moved{}, s.fail("readdress", err)
 		}
 		if out.Record, err = getTx(ctx, tx, m.To); err != nil {

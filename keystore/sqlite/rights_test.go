@@ -62,12 +62,12 @@ func TestMigrationToRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if len(sqlite.Migrations) != 5 {
-		t.Fatalf("schema version %d, want 5", len(sqlite.Migrations))
+	if len(sqlite.Migrations) != 6 {
+		t.Fatalf("schema version %d, want 6", len(sqlite.Migrations))
 	}
 	s := open(t, path)
-	if v := sqlite.Pragma(t, s, "user_version"); v != "5" {
-		t.Errorf("user_version = %s, want 5", v)
+	if v := sqlite.Pragma(t, s, "user_version"); v != "6" {
+		t.Errorf("user_version = %s, want 6", v)
 	}
 	if _, err := s.Get(ctx, "old"); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,11 @@
 // table fieldcrypt_audit): AppendAudit reads the chain's head and inserts
 // the rows that continue it in one write transaction, which SQLite
 // serializes across every process sharing the file.
+//
+// Schema version 6 adds vaulted tokens (keystore.TokenVault, tables
+// fieldcrypt_tokens and fieldcrypt_token_counts): Delete, DeleteExpired,
+// Readmit and Readdress remove an erased ID's mappings in their
+// transaction, and Readdress moves a moved record's mappings with it.
 package sqlite
 
 import (
@@ -176,6 +181,29 @@ var migrations = []string{
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_audit is append-only'); END;
 	CREATE TRIGGER fieldcrypt_audit_no_delete BEFORE DELETE ON fieldcrypt_audit
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_audit is append-only'); END;`,
+	// Vaulted tokens (tokens.go): the mappings, the count of each
+	// partition, and the mappings an erasure removed, in its receipt.
+	`CREATE TABLE fieldcrypt_tokens (
+		space      TEXT NOT NULL,
+		part       TEXT NOT NULL,
+		owner      TEXT NOT NULL,
+		token      TEXT NOT NULL,
+		idx        BLOB,
+		sealed     BLOB NOT NULL,
+		expires_us INTEGER NOT NULL DEFAULT 0,
+		created_us INTEGER NOT NULL,
+		PRIMARY KEY (space, part, token, owner)
+	);
+	CREATE INDEX fieldcrypt_tokens_idx ON fieldcrypt_tokens (space, part, idx) WHERE idx IS NOT NULL;
+	CREATE INDEX fieldcrypt_tokens_owner ON fieldcrypt_tokens (owner);
+	CREATE INDEX fieldcrypt_tokens_expiry ON fieldcrypt_tokens (expires_us) WHERE expires_us > 0;
+	CREATE TABLE fieldcrypt_token_counts (
+		space TEXT NOT NULL,
+		part  TEXT NOT NULL,
+		n     INTEGER NOT NULL,
+		PRIMARY KEY (space, part)
+	);
+	ALTER TABLE fieldcrypt_receipts ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Option configures Open.
@@ -530,10 +558,14 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 			return keystore.Deletion{}, s.fail("delete", err)
 		}
 	}
+	tokens, err := removeOwnerTokens(ctx, tx, t.ID)
+	if err != nil {
+		return keystore.Deletion{}, s.fail("delete", err)
+	}
 	var receiptSeq int64
-	if !hadTombstone || found {
-		res, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
-			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason)
+	if !hadTombstone || found || tokens > 0 {
+		res, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason, tokens) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.ID, removed.KEKID, formatKeyIDs(removed.KeyIDs), t.ErasedAt.UnixMicro(), t.Reason, tokens)
 		if err != nil {
 			return keystore.Deletion{}, s.fail("delete", err)
 		}
@@ -544,14 +576,14 @@ func (s *Store) delete(ctx context.Context, t keystore.Tombstone, allow func(rec
 	if err := tx.Commit(); err != nil {
 		return keystore.Deletion{}, s.fail("delete", err)
 	}
-	if found {
+	if found || tokens > 0 {
 		// Move the write-ahead log into the database file and truncate it,
 		// so the pages that held the key survive in neither. Best effort: a
 		// long-running reader elsewhere can hold the log, and then the next
 		// deletion's checkpoint clears it.
 		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	return keystore.Deletion{Removed: removed, Found: found, AlreadyTombstoned: hadTombstone, ReceiptSeq: receiptSeq}, nil
+	return keystore.Deletion{Removed: removed, Found: found, AlreadyTombstoned: hadTombstone, ReceiptSeq: receiptSeq, Tokens: tokens}, nil
 }
 
 // GetTombstone implements keystore.Store.
@@ -588,12 +620,16 @@ func (s *Store) Readmit(ctx context.Context, id string) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s.fail("readmit", err)
 	}
-	if found {
+	tokens, err := removeOwnerTokens(ctx, tx, id)
+	if err != nil {
+		return s.fail("readmit", err)
+	}
+	if found || tokens > 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fieldcrypt_keys WHERE id = ?`, id); err != nil {
 			return s.fail("readmit", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason) VALUES (?, ?, ?, ?, ?)`,
-			id, restored.KEKID, formatKeyIDs(restored.KeyIDs), s.clock().UnixMicro(), reason); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fieldcrypt_receipts (id, kek_id, key_ids, erased_us, reason, tokens) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, restored.KEKID, formatKeyIDs(restored.KeyIDs), s.clock().UnixMicro(), reason, tokens); err != nil {
 			return s.fail("readmit", err)
 		}
 	}
@@ -641,7 +677,7 @@ func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keysto
 		return nil, fmt.Errorf("%w: receipt limit must be positive", keystore.ErrInvalid)
 	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT seq, id, kek_id, key_ids, erased_us, reason FROM fieldcrypt_receipts
+		SELECT seq, id, kek_id, key_ids, erased_us, reason, tokens FROM fieldcrypt_receipts
 		WHERE seq > ? AND (? = '' OR id = ?) ORDER BY seq LIMIT ?`, q.After, q.ID, q.ID, q.Limit)
 	if err != nil {
 		return nil, s.fail("receipts", err)
@@ -652,7 +688,7 @@ func (s *Store) Receipts(ctx context.Context, q keystore.ReceiptQuery) ([]keysto
 		var r keystore.Receipt
 		var keyIDs string
 		var erased int64
-		if err := rows.Scan(&r.Seq, &r.ID, &r.KEKID, &keyIDs, &erased, &r.Reason); err != nil {
+		if err := rows.Scan(&r.Seq, &r.ID, &r.KEKID, &keyIDs, &erased, &r.Reason, &r.Tokens); err != nil {
 			return nil, s.fail("receipts", err)
 		}
 		if r.KeyIDs, err = parseKeyIDs(keyIDs); err != nil {

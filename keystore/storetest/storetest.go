@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every keystore.Store must pass
 // (and, for stores that implement keystore.Readdresser, keystore.Holder,
-// keystore.RequestLog, keystore.ConsentStore or keystore.AuditLog, their cases; they are
+// keystore.RequestLog, keystore.ConsentStore, keystore.AuditLog or keystore.TokenVault, their cases; they are
 // skipped for stores that do not).
 // A store's own test calls Run with a function that returns a new, empty
 // store, and WithRestore if it can put a record back beside its tombstone
@@ -77,6 +77,11 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"AuditChain", plain(testAuditChain)},
 		{"AuditRefusesBrokenRows", plain(testAuditRefusesBrokenRows)},
 		{"AuditConcurrentAppends", plain(testAuditConcurrentAppends)},
+		{"TokenPutGet", plain(testTokenPutGet)},
+		{"TokenErasure", plain(testTokenErasure)},
+		{"TokenReaddress", plain(testTokenReaddress)},
+		{"TokenExpiry", plain(testTokenExpiry)},
+		{"TokenPutRace", plain(testTokenPutRace)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {
