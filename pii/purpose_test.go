@@ -647,3 +647,69 @@ func TestPurposeMatches(t *testing.T) {
 		t.Fatalf("Matches without a purpose = %v", err)
 	}
 }
+
+// BenchmarkOpenPurposes: Open of a 3-field record without purposes (the
+// warm path), with purposes declared (one field masked, one refused), and
+// with a policy as well.
+func BenchmarkOpenPurposes(b *testing.B) {
+	type plainRec struct {
+		ID                string `pii:"subject"`
+		Name, Card, Notes string `pii:"encrypt"`
+	}
+	type purposeRec struct {
+		ID    string `pii:"subject"`
+		Name  string `pii:"encrypt"`
+		Card  string `pii:"encrypt,purpose=billing,mask=last4"`
+		Notes string `pii:"encrypt,purpose=billing"`
+	}
+	ctx := context.Background()
+	run := func(b *testing.B, v any, reset func(), opts ...Option) {
+		p, err := New(ctx, kmstest.New("test:1"), memory.New(), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.Seal(ctx, v); err != nil {
+			b.Fatal(err)
+		}
+		reset()
+		sctx := as("support")
+		b.ReportAllocs()
+		for b.Loop() {
+			reset()
+			if err := p.Open(sctx, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("none", func(b *testing.B) {
+		var v, sealed plainRec
+		v = plainRec{ID: "ada", Name: "Ada", Card: "4111111111111111", Notes: "vip"}
+		first := true
+		run(b, &v, func() {
+			if first {
+				sealed, first = v, false
+			}
+			v = sealed
+		})
+	})
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"purposes", []Option{testPurposes}},
+		{"policy", []Option{testPurposes, WithPolicy(func(context.Context, Access, FieldInfo) Decision { return Opened })}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var v, sealed purposeRec
+			v = purposeRec{ID: "ada", Name: "Ada", Card: "4111111111111111", Notes: "vip"}
+			first := true
+			run(b, &v, func() {
+				if first {
+					sealed, first = v, false
+				}
+				v = sealed
+			}, c.opts...)
+		})
+	}
+}
