@@ -713,3 +713,47 @@ func BenchmarkOpenPurposes(b *testing.B) {
 		})
 	}
 }
+
+// TestPurposeConcurrent: Opens for different purposes and actors from many
+// goroutines at once, with a policy and consent, each seeing its own
+// fields (run with -race).
+func TestPurposeConcurrent(t *testing.T) {
+	policy := func(_ context.Context, a Access, f FieldInfo) Decision {
+		if a.Actor == "trainee" && f.Field == "purposeCustomer.Notes" {
+			return Refused
+		}
+		return Opened
+	}
+	p, sealed := sealedPurposeCustomer(t, WithPolicy(policy))
+	type want struct{ actor, purpose, card, notes string }
+	cases := []want{
+		{"job", "billing", "4111111111111111", sealed.Notes},
+		{"agent", "support", "••••••••••••1111", "prefers mornings"},
+		{"trainee", "support", "••••••••••••1111", sealed.Notes},
+		{"newsletter", "marketing", "••••••••••••1111", sealed.Notes},
+	}
+	errc := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				w := cases[(g+i)%len(cases)]
+				c := sealed
+				c.Phones = append([]string(nil), sealed.Phones...)
+				if err := p.Open(WithAccess(context.Background(), Access{Actor: w.actor, Purpose: w.purpose}), &c); err != nil {
+					errc <- err
+					return
+				}
+				if c.Card != w.card || c.Notes != w.notes || c.Name != "Ada Lovelace" {
+					errc <- errors.New(w.actor + " saw the wrong fields")
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
