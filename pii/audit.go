@@ -80,6 +80,10 @@ func Outcome(err error) string {
 		return audit.OutcomeAuthentication
 	case errors.Is(err, ErrLegalHold):
 		return audit.OutcomeHeld
+	case errors.Is(err, ErrNoConsent):
+		return audit.OutcomeNoConsent
+	case errors.Is(err, ErrNoPurpose), errors.Is(err, ErrUnknownPurpose), errors.Is(err, ErrMasked):
+		return audit.OutcomeInvalid
 	case errors.Is(err, kms.ErrUnavailable), errors.Is(err, ErrFetchTimeout), errors.Is(err, ErrWatcherDown):
 		return audit.OutcomeUnavailable
 	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrMalformed), errors.Is(err, ErrNotSealed),
@@ -143,9 +147,13 @@ func (p *Protector) auditWalk(ctx context.Context, w *walker, op string, v any, 
 		for i := range w.jobs {
 			j := &w.jobs[i]
 			switch {
+			case j.acl == aclRefused: // purpose.go
+				e.Refused = appendField(e.Refused, w, j)
 			case j.skip:
 			case op == "open" && j.keys == nil:
 				e.Refused = appendField(e.Refused, w, j)
+			case j.acl == aclMasked:
+				e.Masked = appendField(e.Masked, w, j)
 			default:
 				*fields = appendField(*fields, w, j)
 			}
@@ -179,9 +187,13 @@ func (p *Protector) auditEach(ctx context.Context, w *walker, v any, recs []reco
 		for i := recs[r].jobs[0]; i < recs[r].jobs[1]; i++ {
 			j := &w.jobs[i]
 			switch {
+			case j.acl == aclRefused: // purpose.go
+				e.Refused = appendField(e.Refused, w, j)
 			case j.skip:
 			case j.keys == nil:
 				e.Refused = appendField(e.Refused, w, j)
+			case j.acl == aclMasked:
+				e.Masked = appendField(e.Masked, w, j)
 			default:
 				e.Opened = appendField(e.Opened, w, j)
 			}

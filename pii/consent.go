@@ -91,7 +91,9 @@ func (p *Protector) setConsent(ctx context.Context, subject string, c ConsentCha
 	// Written at the newest address; reads merge every live address, and
 	// re-addressing merges older states in (keystore.MergeConsent).
 	change.ID = ids[0]
-	if _, err := store.SetConsent(ctx, change); errors.Is(err, keystore.ErrTombstoned) {
+	_, err = store.SetConsent(ctx, change)
+	p.ring.consent.invalidate(change.ID) // consent_cache.go: at once in this process
+	if errors.Is(err, keystore.ErrTombstoned) {
 		return ErrForgotten
 	} else if err != nil {
 		return fmt.Errorf("pii: %s: %w", op, err)

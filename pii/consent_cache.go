@@ -10,8 +10,7 @@ import (
 )
 
 // consentView is the cached consent lookup that the Open-time enforcement
-// of purposes (a later step) calls for every subject whose fields need
-// consent. It is built like the key cache's erasure handling:
+// of purposes calls for every subject whose fields need consent. It is built like the key cache's erasure handling:
 //
 //	v := newConsentView(store, ttl, maxEntries, now)
 //	ok, err := v.granted(ctx, ids, purpose) // ids: the subject's live addresses, newest first
@@ -19,11 +18,14 @@ import (
 //	v.dropAll()                             // ErasureEvents.Listening and .Lost
 //	v.setDegraded(true|false)               // while no watcher listens: entries live at most degradedTTL (as keys do)
 //
-// Wiring it in (keyring and watch.go, not part of this change): keyring
-// gets a consent *consentView, built in New when the store implements
-// keystore.ConsentStore, with the key cache's TTL; Protector.watch adds
-// ConsentChanged: ring.consent.invalidate, and calls dropAll and
-// setDegraded wherever it drops keys and sets the key cache degraded.
+// Wiring: keyring.consent is built in New when the store implements
+// keystore.ConsentStore, with the key cache's TTL, size and clock;
+// Protector.watch passes ConsentChanged and Erased to invalidate, and calls
+// dropAll and setDegraded wherever it drops keys and sets the key cache
+// degraded; setConsent invalidates this process's entry at once. Open asks
+// it (purpose.go, checkConsent) for every subject whose fields it opens for
+// a purpose declared NeedsConsent. invalidate, dropAll and setDegraded do
+// nothing on a nil view (a store without consent).
 //
 // Time to withdraw: with keystore/postgres, a withdrawal made anywhere is
 // announced at commit, and every watching process stops granting the
@@ -109,6 +111,9 @@ func (v *consentView) granted(ctx context.Context, ids []string, purpose string)
 // invalidate drops what is cached for the subject with address id, and
 // keeps lookups in flight from caching their answers.
 func (v *consentView) invalidate(id string) {
+	if v == nil {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.epoch++
@@ -119,6 +124,9 @@ func (v *consentView) invalidate(id string) {
 
 // dropAll drops every cached answer.
 func (v *consentView) dropAll() {
+	if v == nil {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.epoch++
@@ -128,6 +136,9 @@ func (v *consentView) dropAll() {
 
 // setDegraded caps the TTL of new entries at degradedTTL while on.
 func (v *consentView) setDegraded(on bool) {
+	if v == nil {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.degraded = on

@@ -107,6 +107,24 @@
 //	`pii:"index=Email,name=email_v1"`    The index name that queries use and that is bound into
 //	                                     its key (default: the Go name of the index field). As
 //	                                     for encrypt, give name= to index fields you may rename.
+//	`pii:"encrypt,purpose=billing|support"`
+//	                                     Open this field only for the purposes listed (joined by
+//	                                     '|'), stated with WithAccess and declared with
+//	                                     WithPurposes; for any other purpose it stays sealed.
+//	                                     Without purpose= a field opens for every purpose. Also
+//	                                     on token fields and Sealed fields; NOT on a token with
+//	                                     scope=global (a *TagError: anyone who can Seal a guessed
+//	                                     value gets the same global token, it has no subject whose
+//	                                     consent could be asked, and it survives Forget). See
+//	                                     "Purposes, masks and consent".
+//	`pii:"encrypt,purpose=billing,mask=last4"`
+//	                                     Show every other purpose the value masked instead of
+//	                                     sealed: mask= is last4, first1, email (keeps the domain)
+//	                                     or redact (package mask). On string values only
+//	                                     (strings and pointers, slices, arrays and maps of them;
+//	                                     not []byte, not Sealed). Without purpose=, mask= is the
+//	                                     mask a Policy may ask for. Seal refuses masked values in
+//	                                     the field (ErrMasked).
 //	`pii:"-"`                            Ignore this field and everything inside it.
 //	_ struct{} `pii:"scope=customer"`    Name this struct type's scope (see below) instead of
 //	                                     its Go type name, so the type can be renamed; required
@@ -128,7 +146,9 @@
 // that is not a string or []byte; bits= out of range; a malformed transform
 // or one the source cannot take; two indexes with one name at a level;
 // index= combined with encrypt, token or another verb; scope=subject
-// without a subject in reach;
+// without a subject in reach; a malformed or repeated purpose, purpose= on a
+// scope=global token, an unknown mask, mask= on a value that is not a
+// string;
 // an unnamed struct type holding protected fields without scope=; a second
 // type whose name is already another type's implicit scope; an unexported
 // untagged field that holds encrypted fields (fieldcrypt could not reach
@@ -232,7 +252,8 @@
 // Seal and Open are all-or-nothing: when they fail, the value is exactly as
 // it was. Errors wrap sentinels for errors.Is: ErrForgotten, ErrAuthentication,
 // ErrNotSealed, ErrMalformed, ErrNoSubject, ErrNoRecord, ErrNotRecordBound,
-// ErrKeyNotFound, ErrInvalidArgument, ErrCycle, and the KMS classes of package kms (kms.ErrUnavailable is worth a
+// ErrKeyNotFound, ErrInvalidArgument, ErrCycle, ErrNoPurpose, ErrUnknownPurpose,
+// ErrNoConsent, ErrMasked, ErrPolicy, and the KMS classes of package kms (kms.ErrUnavailable is worth a
 // retry; nothing is written when the KMS is down). Errors about a field are
 // *FieldError values carrying the field's path, such as
 // "Customer.Phones[2].Number"; no error ever holds a value, a key or a
@@ -396,6 +417,94 @@
 // fetch and conditional save callbacks), and re-seals rows still under an
 // old subject key after RotateSubjectKey or in format 1 where the field is
 // now record-bound; its report counts what is left.
+//
+// # Purposes, masks and consent
+//
+// A Protector can open each field only for the purposes it serves, show
+// other callers a mask, and ask the data subject's consent for purposes
+// that need it. Declare the purposes, state one per call, and tag fields:
+//
+//	p, err := pii.New(ctx, kek, store, pii.WithPurposes(
+//		pii.Purpose{Name: "billing"},
+//		pii.Purpose{Name: "support"},
+//		pii.Purpose{Name: "marketing", NeedsConsent: true},
+//	))
+//
+//	type Customer struct {
+//		ID    string `pii:"subject"`
+//		Name  string `pii:"encrypt"`                                   // every purpose
+//		Card  string `pii:"encrypt,purpose=billing,mask=last4"`        // billing; "••••••••••••1111" to the others
+//		Notes string `pii:"encrypt,purpose=support"`                   // support; sealed to the others
+//	}
+//
+//	ctx = pii.WithAccess(ctx, pii.Access{Actor: "support-agent", Purpose: "support"})
+//	err = p.Open(ctx, &c) // Name and Notes opened, Card masked
+//
+// What Open does with each field, for the purpose in the context:
+//
+//   - a field without purpose= opens for every purpose;
+//   - a field with purpose= opens for the purposes it lists; for any other,
+//     it shows its mask if it has mask=, and otherwise stays sealed: its
+//     ciphertext is left exactly as it was (its key is not even fetched);
+//   - a Policy (WithPolicy), if given, then decides per actor, purpose and
+//     field, and can only narrow: the field gets the more restrictive of
+//     the tags' and the policy's Decision (Refused < Masked < Opened), and
+//     Masked on a field without mask= is Refused. The policy is asked once
+//     per field per call; one that panics fails the call with ErrPolicy
+//     and opens nothing.
+//
+// OpenAll, OpenEach and Matches follow the same rules (Matches compares
+// what the purpose opens: a masked or sealed source matches nothing).
+// Masked and refused fields are listed in the Open audit event (Masked,
+// Refused), beside those opened. Seal does not depend on the caller's
+// purpose; Backfill and Reindex ignore purposes altogether: none of them
+// hands plaintext to the caller.
+//
+// Purposes are checked so that typos fail. A purpose named by a tag or the
+// context that was not declared fails Seal and Open with a *PurposeError
+// (ErrUnknownPurpose) and changes nothing; for a tag, the error names the
+// type and field, the first time the type is used and every time after.
+// CheckPurposes[T]("billing", "support", "marketing") checks a type at
+// start-up. A Protector without WithPurposes opens every field, as before
+// purposes existed, and ignores the purpose its callers state (it is only
+// audited), but refuses to Open a type whose tags name purposes, which it
+// could not honour (it Seals them).
+//
+// No purpose in the context: a Protector with WithPurposes refuses the
+// Open with ErrNoPurpose (nothing changes); with WithPurposeRequired(false)
+// it opens the fields without purpose= and treats the others as for an
+// unlisted purpose. A Protector without WithPurposes opens everything
+// unless WithPurposeRequired(true).
+//
+// Masks. A masked value always contains mask.Rune (•, U+2022), so it can
+// be neither plaintext nor a ciphertext (ASCII, starting with "fc"), and
+// mask.IsMasked tells it apart; display code can mask values itself with
+// mask.Apply. Seal refuses a masked value in a field with mask= (a record
+// opened for display being saved back) with ErrMasked, and changes
+// nothing.
+//
+// Consent. Open for a purpose declared NeedsConsent asks, for each subject
+// whose fields it would open or mask, whether the subject consents
+// (GrantConsent, WithdrawConsent). Without a grant, or after a withdrawal,
+// Open and OpenAll fail with a *FieldError wrapping a *PurposeError that
+// wraps ErrNoConsent, naming the purpose, never the subject, and change
+// nothing; OpenEach fails only that subject's records. The answers are
+// cached like keys (the key cache's TTL and size). A withdrawal takes
+// effect at once in the process that records it; in others, with
+// keystore/postgres, as soon as the store's announcement arrives (well
+// under a second; within a second while the watcher reconnects); with
+// stores that cannot announce (SQLite, memory), within the cache TTL.
+// Declaring a NeedsConsent purpose needs a store that keeps consent
+// (keystore.ConsentStore). A scope=global token without a subject in reach
+// has nobody to ask: it stays sealed for such a purpose.
+//
+// What purposes are not: access control inside a process that holds the
+// keys, not cryptographic separation. Every purpose opens with the same
+// subject key; code that holds the Protector can state any declared
+// purpose, and code that reads the key store and the KEK can decrypt
+// everything. Purposes keep honest code honest, make each access state
+// and audit its reason, and enforce consent and masking in one place, not
+// in every handler.
 //
 // # Data-subject rights
 //

@@ -35,8 +35,9 @@ type keyring struct {
 	batchSize    int
 	retention    time.Duration // 0: keys are kept until Forget
 	now          func() time.Time
-	search       searchState // index root keys (searchkeys.go)
-	obs          Observer    // observe.go
+	search       searchState  // index root keys (searchkeys.go)
+	obs          Observer     // observe.go
+	consent      *consentView // consent_cache.go; nil if the store keeps no consent
 }
 
 // recordID is the key store ID of subject under the newest generation of

@@ -65,6 +65,9 @@ func (p *Protector) openEach(ctx context.Context, v any, mode indexMode) (errs [
 			errs[recs[i].index] = recs[i].err
 		}
 	}
+	if err := p.gateEach(ctx, w, v, recs, errs); err != nil { // purpose.go
+		return nil, err
+	}
 
 	// Length limits and parsing, per record.
 	w.sizeCT()

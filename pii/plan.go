@@ -69,6 +69,8 @@ type fieldPlan struct {
 	// Seal checks by length, the sealed prefix and the record in reach
 	// alone (sealChecked).
 	plain bool
+	// acl is the field's purpose= and mask= (purpose_plan.go).
+	acl *fieldACL
 }
 
 type structPlan struct {
@@ -100,6 +102,9 @@ type structPlan struct {
 	macs         []macDecl
 	// indexes are the blind-index fields of this level (searchtags.go).
 	indexes []indexPlan
+	// aclReach: a field with purpose= or mask= is reachable from this
+	// type (purpose_plan.go).
+	aclReach bool
 
 	// dyn caches dynOf(typ) (iface.go), set on first use: the walker asks
 	// it on every struct it walks.
@@ -271,6 +276,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 			return err
 		}
 		if err := b.checkSealedField(st, f, &fp); err != nil {
+			return err
+		}
+		if err := b.aclOptions(st, f, &fp, tg); err != nil {
 			return err
 		}
 		fp.plain = fp.token == "" && !fp.bindIndex && leafKind(n) == nString
@@ -455,6 +463,7 @@ func (b *builder) finalize() {
 		}
 		st.hidden = nil
 	}
+	b.finalizeACL()
 	b.registerScopes()
 	for t, st := range b.local {
 		plans.LoadOrStore(t, st)

@@ -31,6 +31,8 @@ type Protector struct {
 
 	auditor   audit.Auditor // WithAuditor (audit.go); nil: none
 	auditRefs refCache      // audit.go
+
+	pur *purposeConfig // WithPurposes, WithPolicy (purpose.go); nil: none
 }
 
 // Defaults of the options.
@@ -65,6 +67,10 @@ type config struct {
 
 	auditor  audit.Auditor // audit.go
 	observer Observer      // observe.go
+
+	purposes        []Purpose // purpose.go
+	purposeRequired *bool
+	policy          Policy // policy.go
 }
 
 // Option configures a Protector.
@@ -260,6 +266,15 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if b, ok := kek.(kms.Batcher); ok {
 		ring.batcher = b
 	}
+	pur, err := newPurposeConfig(&c, store) // purpose.go
+	if err != nil {
+		return nil, err
+	}
+	if cs, ok := store.(keystore.ConsentStore); ok {
+		// Open-time consent checks (consent_cache.go): as long-lived and
+		// as large as the key cache.
+		ring.consent = newConsentView(cs, c.cacheTTL, c.cacheEntries, cacheClock)
+	}
 	ring.observe(c.observer) // observe.go
 	if err := ring.loadGlobal(ctx, !c.noInit); err != nil {
 		return nil, err
@@ -274,6 +289,7 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 		requireRecordBinding: c.requireRecordBinding,
 		maxValueSize:         c.maxValueSize,
 		auditor:              c.auditor,
+		pur:                  pur,
 	}
 	if hasWatcher {
 		p.watch(watcher)

@@ -62,6 +62,9 @@ func (p *Protector) walk(ctx context.Context, w *walker, op string, v any, many 
 		}
 		return err
 	}
+	if err := p.gate(ctx, w, op, v); err != nil { // purpose.go: before anything is parsed or fetched
+		return err
+	}
 	if len(w.jobs) == 0 && len(w.ix.jobs) == 0 {
 		return p.audited(ctx, w, op, v, many) // audit.go
 	}

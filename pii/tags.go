@@ -47,6 +47,7 @@ type tag struct {
 	bind          bindMode // encrypt,bind=subject|record
 	macFor        string   // tokenmac=FIELD: the Go name of the token field
 	index         *idxTag  // index=SOURCES and its options (searchtags.go)
+	acl           aclTag   // purpose= and mask= (purpose_plan.go)
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -128,6 +129,10 @@ func parseTag(s string) (tag, error) {
 			t.bind = bindRecord
 		case t.verb == verbEncrypt && key == "bind":
 			return tag{}, fmt.Errorf("bind= must be subject or record")
+		case (t.verb == verbEncrypt || t.verb == verbToken) && (key == "purpose" || key == "mask"):
+			if err := t.acl.option(key, value, hasValue); err != nil {
+				return tag{}, err
+			}
 		case opt == "":
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
@@ -141,6 +146,9 @@ func parseTag(s string) (tag, error) {
 	}
 	if t.verb == verbToken && t.format == "" {
 		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum")
+	}
+	if t.global && len(t.acl.purposes) > 0 {
+		return tag{}, errGlobalPurpose
 	}
 	return t, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/mask"
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
 
@@ -59,7 +60,8 @@ type job struct {
 	mode    envelope.Mode // Open only: the envelope mode of the value
 	isBytes bool
 	direct  bool
-	skip    bool // leave the value as it is (migration mode plaintext)
+	skip    bool  // leave the value as it is (migration mode plaintext; refused)
+	acl     uint8 // Open only: aclOpen, aclMasked or aclRefused (purpose.go)
 }
 
 // A job holds as few pointers as it can: jobs are written on every call
@@ -118,6 +120,8 @@ type walker struct {
 	lim limits
 	// ix are the index fields to fill (searchwalk.go).
 	ix indexWork
+	// pur is the state of the purpose hook (purpose.go).
+	pur purposeWork
 
 	// Scratch buffers, reused between calls. Those that may hold plaintext
 	// or a subject identifier are cleared before the walker is returned to
@@ -194,6 +198,7 @@ func (w *walker) reset() {
 	}
 	w.depth = 0
 	w.ix.reset()
+	w.pur.reset()
 	w.inspect.reset()
 	if w.err != nil {
 		w.err = nil
@@ -281,6 +286,9 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 	}
 	if st.record != nil && !inline {
 		rec = binding{record: readRecord(v, st), hasRecord: true}
+	}
+	if st.aclReach {
+		w.pur.active = true // purpose.go
 	}
 	ri := int32(-1) // this level's job.rec, set at its first value
 	for i := range st.fields {
@@ -683,6 +691,9 @@ func (w *walker) makeCT(need int) {
 // parseJob parses one job's sealed input, after sizeCT.
 func (w *walker) parseJob(j *job, migration bool) error {
 	var err error
+	if j.acl == aclRefused {
+		return nil // left sealed, or whatever it holds (purpose.go)
+	}
 	if j.field.token != "" {
 		if migration {
 			return tokenInMigration(j)
@@ -734,7 +745,11 @@ func tokenInMigration(j *job) error {
 // openJob decrypts or detokenizes one job's input.
 func (w *walker) openJob(j *job) error {
 	if j.field.token != "" {
-		return w.openToken(j)
+		err := w.openToken(j)
+		if err == nil && j.acl == aclMasked {
+			j.outStr, _ = mask.Apply(j.field.acl.mask, j.outStr) // purpose.go
+		}
+		return err
 	}
 	w.ad = w.appendAD(w.ad[:0], j, int(j.version))
 	ct := j.ct
@@ -752,9 +767,13 @@ func (w *walker) openJob(j *job) error {
 	if j.typed != 0 {
 		return w.openTyped(j, pt)
 	}
-	if j.isBytes {
+	switch {
+	case j.isBytes:
 		j.outBytes = pt
-	} else {
+	case j.acl == aclMasked: // purpose.go
+		j.outStr, _ = mask.Apply(j.field.acl.mask, string(pt))
+		clear(pt)
+	default:
 		j.outStr = string(pt)
 		clear(pt)
 	}

@@ -144,10 +144,14 @@ func (p *Protector) watch(w keystore.ErasureWatcher) {
 	ring := p.ring
 	ring.watch.set(WatcherStarting, nil)
 	ring.cache.setDegraded(true)
+	ring.consent.setDegraded(true)
 	go func() {
 		defer close(p.watchDone)
 		w.WatchErasures(ctx, keystore.ErasureEvents{
-			Erased: func(id string) { ring.cache.markChanged("", id, false) },
+			Erased: func(id string) {
+				ring.cache.markChanged("", id, false)
+				ring.consent.invalidate(id)
+			},
 			Readmitted: func(id string) {
 				if !ring.cache.isNegative(id) {
 					ring.cache.markChanged("", id, false)
@@ -158,14 +162,19 @@ func (p *Protector) watch(w keystore.ErasureWatcher) {
 				cancel()
 				ring.cache.markChanged("", id, errors.Is(err, keystore.ErrNotFound))
 			},
+			ConsentChanged: ring.consent.invalidate,
 			Listening: func() {
 				ring.cache.dropKeys() // announcements made meanwhile were missed
+				ring.consent.dropAll()
 				ring.cache.setDegraded(false)
+				ring.consent.setDegraded(false)
 				ring.watch.set(WatcherListening, nil)
 			},
 			Lost: func(err error) {
 				ring.cache.setDegraded(true)
 				ring.cache.dropKeys()
+				ring.consent.setDegraded(true)
+				ring.consent.dropAll()
 				ring.watch.set(WatcherLost, err)
 				if ring.watch.onError != nil {
 					ring.watch.onError(err)

@@ -6,7 +6,9 @@
 //
 // It seals a customer, prints what would be stored, opens it again, erases
 // the customer with Forget, and shows that the stored data can no longer be
-// opened.
+// opened. Then it opens an account for three purposes: a support agent sees
+// the card masked, a billing job the whole card, and marketing is refused
+// once the customer withdraws consent (purposes.go).
 package main
 
 import (
@@ -136,6 +138,12 @@ func run(ctx context.Context, dir string) error {
 	fmt.Println("   The ciphertexts still exist (in the database, in every backup), but the only key")
 	fmt.Println("   that could open them is gone: the customer's data is unrecoverable everywhere.")
 	fmt.Println()
+
+	// Purposes, masks and consent (purposes.go).
+	if err := showPurposes(ctx, kek, store); err != nil {
+		return err
+	}
+
 	fmt.Println("Next: read the pii package documentation (go doc github.com/fieldcrypt/fieldcrypt/pii)")
 	fmt.Printf("and delete %s when you are done.\n", abs)
 	return nil
