@@ -101,7 +101,8 @@ func (p *Protector) setConsent(ctx context.Context, subject string, c ConsentCha
 	return nil
 }
 
-// Consent returns the purposes subject consents to now, sorted.
+// Consent returns the purposes subject consents to now, sorted. It fails
+// with ErrForgotten for a forgotten subject.
 func (p *Protector) Consent(ctx context.Context, subject string) ([]string, error) {
 	store, err := p.consentStore()
 	if err != nil {
@@ -109,6 +110,11 @@ func (p *Protector) Consent(ctx context.Context, subject string) ([]string, erro
 	}
 	ids, err := p.rightsAddresses(ctx, "consent", subject)
 	if err != nil {
+		return nil, err
+	}
+	// As GrantConsent and WithdrawConsent do: a forgotten subject is an
+	// error, not "consents to nothing".
+	if err := p.checkNotForgotten(ctx, "consent", ids); err != nil {
 		return nil, err
 	}
 	return grantedAt(ctx, store, ids)

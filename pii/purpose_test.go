@@ -757,3 +757,58 @@ func TestPurposeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPurposeMatchesDropsCandidatesWithoutConsent: a candidate whose
+// subject has not consented to the caller's purpose is not a match, like a
+// forgotten one; it does not fail the whole lookup (it used to).
+func TestPurposeMatchesDropsCandidatesWithoutConsent(t *testing.T) {
+	type consentRow struct {
+		ID       string `pii:"subject"`
+		Email    string `pii:"encrypt,purpose=marketing"`
+		EmailIdx string `pii:"index=Email,transform=trim+fold"`
+	}
+	ctx := context.Background()
+	p, err := New(ctx, kmstest.New("test:1"), memory.New(), testPurposes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	yes, no := consentRow{ID: "yes", Email: "same@example.com"}, consentRow{ID: "no", Email: "same@example.com"}
+	for _, r := range []*consentRow{&yes, &no} {
+		if err := p.Seal(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.GrantConsent(ctx, "yes", ConsentChange{Purpose: "marketing", Actor: "signup"}); err != nil {
+		t.Fatal(err)
+	}
+	found, err := Matches(as("marketing"), p, []consentRow{yes, no}, "EmailIdx", "same@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != "yes" {
+		t.Fatalf("Matches = %+v, %v; want only the subject who consented", found, err)
+	}
+}
+
+// TestPurposeConsentOfForgottenSubject: Consent, like Grant and Withdraw,
+// is an error for a forgotten subject rather than an empty list.
+func TestPurposeConsentOfForgottenSubject(t *testing.T) {
+	ctx := context.Background()
+	p, err := New(ctx, kmstest.New("test:1"), memory.New(), testPurposes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	type forgottenRow struct {
+		ID   string `pii:"subject"`
+		Name string `pii:"encrypt"`
+	}
+	r := forgottenRow{ID: "gone", Name: "G"}
+	if err := p.Seal(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Forget(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Consent(ctx, "gone"); !errors.Is(err, ErrForgotten) {
+		t.Fatalf("Consent of a forgotten subject = %v, %v; want ErrForgotten", got, err)
+	}
+}

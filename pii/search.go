@@ -206,8 +206,8 @@ func Matches[T any](ctx context.Context, p *Protector, candidates []T, index str
 	got := make([]string, len(ref.ix.sources))
 	for i := range candidates {
 		if errs[i] != nil {
-			if errors.Is(errs[i], ErrForgotten) {
-				continue
+			if errors.Is(errs[i], ErrForgotten) || errors.Is(errs[i], ErrNoConsent) {
+				continue // not a match for this caller: forgotten, or no consent to the purpose
 			}
 			return nil, errs[i]
 		}
