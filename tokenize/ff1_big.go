@@ -1,0 +1,160 @@
+package tokenize
+
+import (
+	"encoding/binary"
+	"math/big"
+)
+
+// bigScratch is the math/big path's working memory, kept with a pooled
+// scratch so that a call reuses the numbers and buffers of an earlier one.
+type bigScratch struct {
+	a, b, c    big.Int // the halves, and the next one
+	mu, mv     big.Int // radix^u, radix^v
+	y, quo     big.Int // NUM(S), and the quotient of y / radix^m
+	rem, t, pw big.Int // y mod radix^m; scratch
+	q, s       []byte  // Q after its shared prefix; S
+}
+
+// cryptBig is FF1 with math/big, for inputs whose halves do not fit in 128
+// bits (more than 76 decimal digits). Like the fast paths, it keeps the
+// halves as numbers across the rounds (NUM(STR(c)) = c), runs the CBC-MAC
+// over P and the shared tweak blocks once per call, and borrows its numbers
+// and buffers from the pool: after a first call of a length, it allocates
+// little or nothing. Numerals are converted a machine word of digits at a
+// time.
+func (f *FF1) cryptBig(encrypt bool, tweak []byte, x []uint16) {
+	n := len(x)
+	u, v := n/2, n-n/2
+	sc := scratchPool.Get().(*scratch)
+	if sc.big == nil {
+		sc.big = new(bigScratch)
+	}
+	z := sc.big
+	f.powBig(&z.mu, z, u)
+	z.mv.Set(&z.mu)
+	if v > u {
+		z.mv.Mul(&z.mu, z.pw.SetUint64(uint64(f.radix)))
+	}
+	f.numBig(&z.a, z, x[:u])
+	f.numBig(&z.b, z, x[u:])
+	blen := numLen(z.t.Sub(&z.mv, z.pw.SetUint64(1)).BitLen())
+	l := newLayout(f.radix, n, len(tweak), blen)
+
+	f.prefix(&sc.state, l, tweak)
+	shared := sc.state
+	// The rest of Q: the tweak's tail, zeros, [i], [NUM]_b.
+	rest := l.qlen - l.fixed
+	z.q = grow(z.q, rest)
+	clear(z.q)
+	if l.t > l.fixed {
+		copy(z.q, tweak[l.fixed:])
+	}
+	iPos := rest - blen - 1
+	sBlocks := (l.d + 15) / 16
+	z.s = grow(z.s, 16*sBlocks)
+
+	a, b, c := &z.a, &z.b, &z.c
+	for r := range 10 {
+		i := r
+		in := b
+		if !encrypt {
+			i = 9 - r
+			in = a
+		}
+		z.q[iPos] = byte(i)
+		in.FillBytes(z.q[iPos+1:])
+		sc.state = shared
+		f.cbcMAC(&sc.state, z.q)
+		// S = R || CIPH(R xor [1]^16) || CIPH(R xor [2]^16) || ...
+		copy(z.s, sc.state[:])
+		for j := 1; j < sBlocks; j++ {
+			blk := (*[16]byte)(z.s[16*j:])
+			*blk = sc.state
+			binary.BigEndian.PutUint64(blk[8:], binary.BigEndian.Uint64(blk[8:])^uint64(j))
+			f.block.Encrypt(blk[:], blk[:])
+		}
+		z.y.SetBytes(z.s[:l.d])
+		m := &z.mu
+		if i%2 == 1 {
+			m = &z.mv
+		}
+		z.quo.QuoRem(&z.y, m, &z.rem) // y >= 0: the remainder is y mod m
+		if encrypt {
+			c.Add(a, &z.rem)
+			if c.Cmp(m) >= 0 {
+				c.Sub(c, m)
+			}
+			a, b, c = b, c, a
+		} else {
+			c.Sub(b, &z.rem)
+			if c.Sign() < 0 {
+				c.Add(c, m)
+			}
+			b, a, c = a, c, b
+		}
+	}
+	f.strBig(x[:u], a, z)
+	f.strBig(x[u:], b, z)
+	scratchPool.Put(sc)
+}
+
+// grow returns buf resized to n bytes, reusing its array if it can.
+func grow(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		return make([]byte, n)
+	}
+	return buf[:n]
+}
+
+// wordDigits returns k, the most numerals whose value always fits in a
+// uint64, and radix^k.
+func wordDigits(radix uint32) (int, uint64) {
+	k, p := 0, uint64(1)
+	for {
+		if _, ok := pow64(radix, k+1); !ok {
+			return k, p
+		}
+		k++
+		p *= uint64(radix)
+	}
+}
+
+// powBig sets dst = radix^e, a word of digits at a time.
+func (f *FF1) powBig(dst *big.Int, z *bigScratch, e int) {
+	k, _ := wordDigits(f.radix)
+	dst.SetUint64(1)
+	for e > 0 {
+		c := min(k, e)
+		p, _ := pow64(f.radix, c)
+		z.t.Mul(dst, z.pw.SetUint64(p))
+		dst.Set(&z.t)
+		e -= c
+	}
+}
+
+// numBig sets dst = NUM_radix(x), a word of digits at a time.
+func (f *FF1) numBig(dst *big.Int, z *bigScratch, x []uint16) {
+	k, _ := wordDigits(f.radix)
+	dst.SetUint64(0)
+	for len(x) > 0 {
+		c := min(k, len(x))
+		p, _ := pow64(f.radix, c)
+		z.t.Mul(dst, z.pw.SetUint64(p))
+		dst.Add(&z.t, z.pw.SetUint64(numUint(x[:c], f.radix)))
+		x = x[c:]
+	}
+}
+
+// strBig writes STR_radix(v) into dst, a word of digits at a time; v is
+// consumed.
+func (f *FF1) strBig(dst []uint16, v *big.Int, z *bigScratch) {
+	k, p := wordDigits(f.radix)
+	z.pw.SetUint64(p)
+	i := len(dst)
+	for i > k {
+		v.QuoRem(v, &z.pw, &z.rem)
+		strUint(dst[i-k:i], z.rem.Uint64(), f.radix)
+		i -= k
+	}
+	strUint(dst[:i], v.Uint64(), f.radix) // v < radix^i
+}
