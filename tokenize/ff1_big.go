@@ -12,7 +12,7 @@ type bigScratch struct {
 	mu, mv     big.Int // radix^u, radix^v
 	y, quo     big.Int // NUM(S), and the quotient of y / radix^m
 	rem, t, pw big.Int // y mod radix^m; scratch
-	q, s       []byte  // Q after its shared prefix; S
+	q, s, txt  []byte  // Q after its shared prefix; S; digits of a half
 }
 
 // cryptBig is FF1 with math/big, for inputs whose halves do not fit in 128
@@ -145,9 +145,21 @@ func (f *FF1) numBig(dst *big.Int, z *bigScratch, x []uint16) {
 	}
 }
 
-// strBig writes STR_radix(v) into dst, a word of digits at a time; v is
-// consumed.
+// strBig writes STR_radix(v) into dst; v is consumed. It divides off a
+// word of digits at a time, which costs a word division per word of v per
+// word of digits: quadratic. Beyond strBigLoopWords words, up to base 62,
+// it uses big.Int's own conversion instead, which divides and conquers
+// (and allocates a few temporaries).
 func (f *FF1) strBig(dst []uint16, v *big.Int, z *bigScratch) {
+	if f.radix <= big.MaxBase && len(v.Bits()) > strBigLoopWords {
+		z.txt = v.Append(z.txt[:0], int(f.radix))
+		pad := len(dst) - len(z.txt)
+		clear(dst[:pad])
+		for i, c := range z.txt {
+			dst[pad+i] = digitValue(c)
+		}
+		return
+	}
 	k, p := wordDigits(f.radix)
 	z.pw.SetUint64(p)
 	i := len(dst)
@@ -157,4 +169,22 @@ func (f *FF1) strBig(dst []uint16, v *big.Int, z *bigScratch) {
 		i -= k
 	}
 	strUint(dst[:i], v.Uint64(), f.radix) // v < radix^i
+}
+
+// strBigLoopWords is the size up to which strBig's word loop is faster
+// than big.Int's conversion (which also switches to divide and conquer at
+// 8 words).
+const strBigLoopWords = 8
+
+// digitValue is the value of one of big.Int's digits (bases up to 62):
+// 0-9, then a-z, then A-Z.
+func digitValue(c byte) uint16 {
+	switch {
+	case c <= '9':
+		return uint16(c - '0')
+	case c >= 'a':
+		return uint16(c-'a') + 10
+	default:
+		return uint16(c-'A') + 36
+	}
 }
