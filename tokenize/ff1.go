@@ -54,6 +54,7 @@ func (e *InputError) Unwrap() error { return ErrNotInAlphabet }
 type FF1 struct {
 	block cipher.Block
 	radix uint32
+	div   radixDiv
 
 	// Alphabet mapping. ASCII alphabets use the tables; others the map.
 	ascii     bool
@@ -97,6 +98,7 @@ func NewFF1(key Key, alphabet string) (*FF1, error) {
 		}
 	}
 	f.radix = uint32(len(runes))
+	f.div = newRadixDiv(f.radix)
 	if f.ascii {
 		f.toASCII = []byte(alphabet)
 		for i, c := range f.toASCII {

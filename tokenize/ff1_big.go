@@ -165,10 +165,10 @@ func (f *FF1) strBig(dst []uint16, v *big.Int, z *bigScratch) {
 	i := len(dst)
 	for i > k {
 		v.QuoRem(v, &z.pw, &z.rem)
-		strUint(dst[i-k:i], z.rem.Uint64(), f.radix)
+		f.div.str(dst[i-k:i], z.rem.Uint64())
 		i -= k
 	}
-	strUint(dst[:i], v.Uint64(), f.radix) // v < radix^i
+	f.div.str(dst[:i], v.Uint64()) // v < radix^i
 }
 
 // strBigLoopWords is the size up to which strBig's word loop is faster

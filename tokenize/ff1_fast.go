@@ -75,8 +75,8 @@ func (f *FF1) cryptFast(encrypt bool, tweak []byte, x []uint16, mv uint64) {
 		}
 	}
 	scratchPool.Put(sc)
-	strUint(x[:u], a, f.radix)
-	strUint(x[u:], b, f.radix)
+	f.div.str(x[:u], a)
+	f.div.str(x[u:], b)
 }
 
 func numUint(x []uint16, radix uint32) uint64 {
@@ -87,9 +87,44 @@ func numUint(x []uint16, radix uint32) uint64 {
 	return v
 }
 
-func strUint(dst []uint16, v uint64, radix uint32) {
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = uint16(v % uint64(radix))
-		v /= uint64(radix)
+// radixDiv divides by the radix without a division instruction (which
+// costs as much as a third of an AES block): for a < 2^32,
+// a / radix = mulhi(c, a) with c = floor((2^64-1)/radix) + 1 (Lemire,
+// Kaser and Kurz, "Faster remainder by direct computation", 2019,
+// theorem 1). Longer values are first cut into chunks below
+// p32 = radix^k32 <= 2^32.
+type radixDiv struct {
+	r, c, p32 uint64
+	k32       int
+}
+
+func newRadixDiv(radix uint32) radixDiv {
+	d := radixDiv{r: uint64(radix), c: ^uint64(0)/uint64(radix) + 1, p32: 1}
+	for d.p32*uint64(radix) <= 1<<32 {
+		d.p32 *= uint64(radix)
+		d.k32++
+	}
+	return d
+}
+
+// str writes v as the len(dst) numerals of STR_radix(v) (v < radix^len(dst)).
+func (d *radixDiv) str(dst []uint16, v uint64) {
+	i := len(dst)
+	for i > 0 {
+		n := min(d.k32, i)
+		chunk := v
+		if i > d.k32 {
+			if v < d.p32 {
+				v = 0
+			} else {
+				chunk, v = v%d.p32, v/d.p32
+			}
+		}
+		for range n { // chunk < 2^32
+			q, _ := bits.Mul64(d.c, chunk)
+			i--
+			dst[i] = uint16(chunk - q*d.r)
+			chunk = q
+		}
 	}
 }

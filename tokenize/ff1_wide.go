@@ -108,8 +108,8 @@ func (f *FF1) crypt128(encrypt bool, tweak []byte, x []uint16, mv u128) {
 		}
 	}
 	scratchPool.Put(sc)
-	strU128(x[:u], a, f.radix)
-	strU128(x[u:], b, f.radix)
+	f.strU128(x[:u], a)
+	f.strU128(x[u:], b)
 }
 
 // addMod returns (a + y) mod m for a, y < m.
@@ -194,8 +194,8 @@ func numU128(x []uint16, radix uint32) u128 {
 	return v
 }
 
-func strU128(dst []uint16, v u128, radix uint32) {
-	r := uint64(radix)
+func (f *FF1) strU128(dst []uint16, v u128) {
+	r := uint64(f.radix)
 	i := len(dst) - 1
 	for ; i >= 0 && v.hi != 0; i-- {
 		qh, rh := v.hi/r, v.hi%r
@@ -203,5 +203,5 @@ func strU128(dst []uint16, v u128, radix uint32) {
 		dst[i] = uint16(rem)
 		v = u128{qh, ql}
 	}
-	strUint(dst[:i+1], v.lo, radix)
+	f.div.str(dst[:i+1], v.lo)
 }

@@ -166,7 +166,7 @@ func (c *wycheproofCase) cipher(t *testing.T) (*FF1, error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f = &FF1{block: block, radix: tmpl.radix, ascii: tmpl.ascii, fromASCII: tmpl.fromASCII,
+		f = &FF1{block: block, radix: tmpl.radix, div: tmpl.div, ascii: tmpl.ascii, fromASCII: tmpl.fromASCII,
 			toASCII: tmpl.toASCII, fromRune: tmpl.fromRune, toRune: tmpl.toRune}
 	} else if f, err = NewFF1(key, c.alphabet); err != nil {
 		t.Fatalf("tcId %d: NewFF1: %v", c.id, err)
