@@ -3,7 +3,9 @@ package bench
 import (
 	"crypto/aes"
 	"math/big"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
@@ -219,6 +221,82 @@ func BenchmarkFF1Numerals(b *testing.B) {
 	for b.Loop() {
 		if err := f.CryptNumerals(true, nil, x); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// pairedRatio measures a against its floor in alternating batches of about
+// 100 µs each and reports the median time per call of each (a-ns/op is
+// also the ns/op) and the median of the per-batch ratios a/floor
+// ("x-floor"). Batches next to each other see the same load from other
+// processes, so the ratio holds on a busy machine where separate
+// benchmarks' times do not.
+func pairedRatio(b *testing.B, a, floor func()) {
+	n := 1
+	for {
+		start := time.Now()
+		for range n {
+			a()
+		}
+		if time.Since(start) > 100*time.Microsecond {
+			break
+		}
+		n *= 2
+	}
+	var ta, tf, ratios []float64
+	for b.Loop() {
+		start := time.Now()
+		for range n {
+			a()
+		}
+		mid := time.Now()
+		for range n {
+			floor()
+		}
+		da, df := mid.Sub(start).Seconds(), time.Since(mid).Seconds()
+		ta, tf = append(ta, da*1e9/float64(n)), append(tf, df*1e9/float64(n))
+		ratios = append(ratios, da/df)
+	}
+	b.ReportMetric(median(ta), "ns/op")
+	b.ReportMetric(median(tf), "floor-ns/op")
+	b.ReportMetric(median(ratios), "x-floor")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkFF1VsFloor is FF1 encryption (through the string API) against
+// its floor (BenchmarkFF1Floor's dependent chain of exactly the AES blocks
+// it needs, same key size), per key size and case, measured in alternating
+// batches: x-floor is the cost of FF1 over its crypto.
+func BenchmarkFF1VsFloor(b *testing.B) {
+	for _, ks := range ff1KeySizes {
+		for _, c := range ff1Cases {
+			b.Run(ks.name+"/"+c.name, func(b *testing.B) {
+				key, _ := tokenize.NewKey(make([]byte, ks.bytes))
+				f, err := tokenize.NewFF1(key, c.alphabet)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ciph, _ := aes.NewCipher(make([]byte, ks.bytes))
+				blocks := ff1Blocks(len([]rune(c.alphabet)), len([]rune(c.input)), len(c.tweak))
+				blk := new([16]byte)
+				pairedRatio(b, func() {
+					if _, err := f.Encrypt(c.tweak, c.input); err != nil {
+						b.Fatal(err)
+					}
+				}, func() {
+					for range blocks {
+						ciph.Encrypt(blk[:], blk[:])
+					}
+				})
+			})
 		}
 	}
 }

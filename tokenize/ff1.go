@@ -55,6 +55,11 @@ type FF1 struct {
 	block cipher.Block
 	radix uint32
 	div   radixDiv
+	// pow64[k] = radix^k for every k with radix^k < 2^64, pow128 likewise
+	// below 2^128: a call looks its moduli up rather than computing them.
+	pow64  []uint64
+	pow128 []u128
+	minLen int
 
 	// Alphabet mapping. ASCII alphabets use the tables; others the map.
 	ascii     bool
@@ -99,6 +104,23 @@ func NewFF1(key Key, alphabet string) (*FF1, error) {
 	}
 	f.radix = uint32(len(runes))
 	f.div = newRadixDiv(f.radix)
+	for k := 0; ; k++ {
+		p, ok := pow64(f.radix, k)
+		if !ok {
+			break
+		}
+		f.pow64 = append(f.pow64, p)
+	}
+	for k := 0; ; k++ {
+		p, ok := pow128(f.radix, k)
+		if !ok {
+			break
+		}
+		f.pow128 = append(f.pow128, p)
+	}
+	for f.minLen < 2 || f.pow64[f.minLen] < MinDomain {
+		f.minLen++
+	}
 	if f.ascii {
 		f.toASCII = []byte(alphabet)
 		for i, c := range f.toASCII {
@@ -119,14 +141,7 @@ func (f *FF1) Radix() int { return int(f.radix) }
 
 // MinLength returns the shortest input this cipher accepts: the least n
 // with radix^n >= MinDomain.
-func (f *FF1) MinLength() int {
-	n, d := 0, uint64(1)
-	for d < MinDomain {
-		d *= uint64(f.radix)
-		n++
-	}
-	return max(n, 2)
-}
+func (f *FF1) MinLength() int { return f.minLen }
 
 // Encrypt enciphers plaintext, a string over the alphabet, under tweak (of
 // any length, possibly empty). The result has the same length and alphabet.
@@ -224,7 +239,7 @@ func (f *FF1) CryptNumerals(encrypt bool, tweak []byte, x []uint16) error {
 	if n > MaxLength {
 		return ErrTooLong
 	}
-	if n < 2 || !domainAtLeast(f.radix, n, MinDomain) {
+	if n < f.minLen { // radix^n < MinDomain
 		return ErrDomainTooSmall
 	}
 	for i, d := range x {
@@ -234,29 +249,17 @@ func (f *FF1) CryptNumerals(encrypt bool, tweak []byte, x []uint16) error {
 	}
 	v := n - n/2
 	if !f.forceBig {
-		if mv, ok := pow64(f.radix, v); ok && !f.force128 {
-			f.cryptFast(encrypt, tweak, x, mv)
+		if v < len(f.pow64) && !f.force128 {
+			f.cryptFast(encrypt, tweak, x, f.pow64[v])
 			return nil
 		}
-		if mv, ok := pow128(f.radix, v); ok {
-			f.crypt128(encrypt, tweak, x, mv)
+		if v < len(f.pow128) {
+			f.crypt128(encrypt, tweak, x, f.pow128[v])
 			return nil
 		}
 	}
 	f.cryptBig(encrypt, tweak, x)
 	return nil
-}
-
-// domainAtLeast reports whether radix^n >= min.
-func domainAtLeast(radix uint32, n int, min uint64) bool {
-	d := uint64(1)
-	for range n {
-		d *= uint64(radix)
-		if d >= min {
-			return true
-		}
-	}
-	return false
 }
 
 // pow64 returns radix^e if it is below 2^64.

@@ -108,25 +108,18 @@ func grow(buf []byte, n int) []byte {
 
 // wordDigits returns k, the most numerals whose value always fits in a
 // uint64, and radix^k.
-func wordDigits(radix uint32) (int, uint64) {
-	k, p := 0, uint64(1)
-	for {
-		if _, ok := pow64(radix, k+1); !ok {
-			return k, p
-		}
-		k++
-		p *= uint64(radix)
-	}
+func (f *FF1) wordDigits() (int, uint64) {
+	k := len(f.pow64) - 1
+	return k, f.pow64[k]
 }
 
 // powBig sets dst = radix^e, a word of digits at a time.
 func (f *FF1) powBig(dst *big.Int, z *bigScratch, e int) {
-	k, _ := wordDigits(f.radix)
+	k, _ := f.wordDigits()
 	dst.SetUint64(1)
 	for e > 0 {
 		c := min(k, e)
-		p, _ := pow64(f.radix, c)
-		z.t.Mul(dst, z.pw.SetUint64(p))
+		z.t.Mul(dst, z.pw.SetUint64(f.pow64[c]))
 		dst.Set(&z.t)
 		e -= c
 	}
@@ -134,12 +127,11 @@ func (f *FF1) powBig(dst *big.Int, z *bigScratch, e int) {
 
 // numBig sets dst = NUM_radix(x), a word of digits at a time.
 func (f *FF1) numBig(dst *big.Int, z *bigScratch, x []uint16) {
-	k, _ := wordDigits(f.radix)
+	k, _ := f.wordDigits()
 	dst.SetUint64(0)
 	for len(x) > 0 {
 		c := min(k, len(x))
-		p, _ := pow64(f.radix, c)
-		z.t.Mul(dst, z.pw.SetUint64(p))
+		z.t.Mul(dst, z.pw.SetUint64(f.pow64[c]))
 		dst.Add(&z.t, z.pw.SetUint64(numUint(x[:c], f.radix)))
 		x = x[c:]
 	}
@@ -160,7 +152,7 @@ func (f *FF1) strBig(dst []uint16, v *big.Int, z *bigScratch) {
 		}
 		return
 	}
-	k, p := wordDigits(f.radix)
+	k, p := f.wordDigits()
 	z.pw.SetUint64(p)
 	i := len(dst)
 	for i > k {

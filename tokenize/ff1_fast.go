@@ -17,7 +17,7 @@ import (
 func (f *FF1) cryptFast(encrypt bool, tweak []byte, x []uint16, mv uint64) {
 	n := len(x)
 	u := n / 2
-	mu, _ := pow64(f.radix, u)
+	mu := f.pow64[u]
 	a := numUint(x[:u], f.radix)
 	b := numUint(x[u:], f.radix)
 	l := newLayout(f.radix, n, len(tweak), numLen(bits.Len64(mv-1)))

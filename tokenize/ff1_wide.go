@@ -42,7 +42,7 @@ func pow128(radix uint32, e int) (u128, bool) {
 func (f *FF1) crypt128(encrypt bool, tweak []byte, x []uint16, mv u128) {
 	n := len(x)
 	u := n / 2
-	mu, _ := pow128(f.radix, u)
+	mu := f.pow128[u]
 	a := numU128(x[:u], f.radix)
 	b := numU128(x[u:], f.radix)
 	max := u128{mv.hi, mv.lo - 1} // radix^v - 1

@@ -166,8 +166,9 @@ func (c *wycheproofCase) cipher(t *testing.T) (*FF1, error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f = &FF1{block: block, radix: tmpl.radix, div: tmpl.div, ascii: tmpl.ascii, fromASCII: tmpl.fromASCII,
-			toASCII: tmpl.toASCII, fromRune: tmpl.fromRune, toRune: tmpl.toRune}
+		g := *tmpl // the template's alphabet tables, this case's key
+		g.block = block
+		f = &g
 	} else if f, err = NewFF1(key, c.alphabet); err != nil {
 		t.Fatalf("tcId %d: NewFF1: %v", c.id, err)
 	}
