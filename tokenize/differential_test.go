@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -184,4 +185,36 @@ func FuzzFF1Differential(f *testing.F) {
 		}
 		checkPaths(t, key, ff, tweak, x)
 	})
+}
+
+// TestErrorsLeaveInputUnchanged: on every path, a refused call changes
+// nothing, returns the same typed error whatever the path, and its message
+// holds no numeral of the input.
+func TestErrorsLeaveInputUnchanged(t *testing.T) {
+	f, _ := NewFF1(GenerateKey(), "0123456789")
+	for _, n := range []int{16, 50, 100} { // 64-bit, 128-bit, math/big
+		x := make([]uint16, n)
+		for i := range x {
+			x[i] = 7
+		}
+		x[n-1] = 10 // not a numeral of radix 10
+		orig := append([]uint16(nil), x...)
+		err := f.CryptNumerals(true, []byte("tweak"), x)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Pos != n-1 || !errors.Is(err, ErrNotInAlphabet) {
+			t.Errorf("n %d: %v, want *InputError at %d", n, err, n-1)
+		}
+		if !equalUint16(x, orig) {
+			t.Errorf("n %d: a refused call changed its input", n)
+		}
+		if err != nil && strings.Contains(err.Error(), "7") {
+			t.Errorf("n %d: error %q shows the input", n, err)
+		}
+	}
+	if err := f.CryptNumerals(true, nil, make([]uint16, 5)); !errors.Is(err, ErrDomainTooSmall) {
+		t.Errorf("5 digits: %v", err)
+	}
+	if err := f.CryptNumerals(true, nil, make([]uint16, MaxLength+1)); !errors.Is(err, ErrTooLong) {
+		t.Errorf("MaxLength+1: %v", err)
+	}
 }
