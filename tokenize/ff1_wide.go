@@ -145,11 +145,13 @@ func mod192(y2, y1, y0 uint64, m u128) u128 {
 		return u128{0, r}
 	}
 	// Knuth's algorithm D with a two-word divisor, normalized so that its
-	// top bit is set; y2 < 2^64 <= m starts the remainder.
+	// top bit is set, one quotient word at a time.
 	s := uint(bits.LeadingZeros64(m.hi))
 	d1, d0 := m.hi<<s|m.lo>>(64-s), m.lo<<s
-	r := u128{0, y2}
-	r = modStep(r, y1, d1, d0, s)
+	r := u128{y2, y1}
+	if !r.less(m) { // S of 20 bytes; with y2 == 0, y1 < 2^64 <= m
+		r = modStep(u128{0, y2}, y1, d1, d0, s)
+	}
 	return modStep(r, y0, d1, d0, s)
 }
 
@@ -194,14 +196,19 @@ func numU128(x []uint16, radix uint32) u128 {
 	return v
 }
 
+// strU128 writes v as the len(dst) numerals of STR_radix(v): one 128-by-64
+// division by radix^k (the largest power below 2^64) splits off the last k
+// numerals, and the rest fits in a word.
 func (f *FF1) strU128(dst []uint16, v u128) {
-	r := uint64(f.radix)
-	i := len(dst) - 1
-	for ; i >= 0 && v.hi != 0; i-- {
-		qh, rh := v.hi/r, v.hi%r
-		ql, rem := bits.Div64(rh, v.lo, r)
-		dst[i] = uint16(rem)
-		v = u128{qh, ql}
+	if v.hi == 0 {
+		f.div.str(dst, v.lo)
+		return
 	}
-	f.div.str(dst[:i+1], v.lo)
+	// v >= 2^64 > radix^k, so dst is longer than k.
+	k := len(f.pow64) - 1
+	p := f.pow64[k]
+	qh, rh := v.hi/p, v.hi%p
+	ql, rem := bits.Div64(rh, v.lo, p)
+	f.div.str(dst[len(dst)-k:], rem)
+	f.strU128(dst[:len(dst)-k], u128{qh, ql})
 }
