@@ -111,3 +111,42 @@ func toU128(w []big.Word) u128 {
 func fromU128(v u128) *big.Int {
 	return new(big.Int).SetBits([]big.Word{big.Word(v.lo), big.Word(v.hi)})
 }
+
+// TestReducer checks the math/big path's short reduction against
+// big.Int.Mod: divisors of 2 to 2,000 bits (including all-ones top words
+// and words that are exact), dividends from 0 up to and past m * 2^63 (one
+// short step) and m * 2^125 (two steps; beyond, long division).
+func TestReducer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	z := new(bigScratch)
+	random := func(bitLen int) *big.Int {
+		v := new(big.Int)
+		for v.BitLen() < bitLen {
+			v.Lsh(v, 64).Or(v, new(big.Int).SetUint64(rng.Uint64()))
+		}
+		return v.Rsh(v, uint(v.BitLen()-bitLen))
+	}
+	for trial := range 20000 {
+		mBits := 2 + rng.IntN(2000)
+		m := random(mBits)
+		if trial%7 == 0 { // top word all ones
+			m = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(mBits)), random(max(1, mBits-70)))
+		}
+		if m.Sign() == 0 {
+			continue
+		}
+		rd := newReducer(m, z)
+		y := random(1 + rng.IntN(mBits+140))
+		switch trial % 5 {
+		case 0: // the largest quotient of one short step
+			y = new(big.Int).Sub(new(big.Int).Lsh(m, 63), big.NewInt(1))
+		case 1: // and of two
+			y = new(big.Int).Sub(new(big.Int).Lsh(m, 125), big.NewInt(1))
+		}
+		got := new(big.Int)
+		rd.reduce(got, y, z)
+		if want := new(big.Int).Mod(y, m); got.Cmp(want) != 0 {
+			t.Fatalf("%d-bit y mod %d-bit m = %v, want %v", y.BitLen(), m.BitLen(), got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package tokenize
 import (
 	"encoding/binary"
 	"math/big"
+	"math/bits"
 )
 
 // bigScratch is the math/big path's working memory, kept with a pooled
@@ -53,6 +54,7 @@ func (f *FF1) cryptBig(encrypt bool, tweak []byte, x []uint16) {
 	sBlocks := (l.d + 15) / 16
 	z.s = grow(z.s, 16*sBlocks)
 
+	ru, rv := newReducer(&z.mu, z), newReducer(&z.mv, z)
 	a, b, c := &z.a, &z.b, &z.c
 	for r := range 10 {
 		i := r
@@ -78,7 +80,11 @@ func (f *FF1) cryptBig(encrypt bool, tweak []byte, x []uint16) {
 		if i%2 == 1 {
 			m = &z.mv
 		}
-		z.quo.QuoRem(&z.y, m, &z.rem) // y >= 0: the remainder is y mod m
+		rd := &ru
+		if i%2 == 1 {
+			rd = &rv
+		}
+		rd.reduce(&z.rem, &z.y, z)
 		if encrypt {
 			c.Add(a, &z.rem)
 			if c.Cmp(m) >= 0 {
@@ -178,5 +184,68 @@ func digitValue(c byte) uint16 {
 		return uint16(c-'a') + 10
 	default:
 		return uint16(c-'A') + 36
+	}
+}
+
+// reducer computes y mod m for the math/big path without a long division:
+// the quotient of y = NUM(S) by m = radix^m is short (S has at most 7 bytes
+// more than NUM(B)), so one word division of y's top bits by m's top word
+// estimates it from below, one multiplication by a word and a subtraction
+// give the remainder up to a few m, and subtractions finish.
+type reducer struct {
+	m     *big.Int
+	s     uint   // m's bit length - 64, or 0
+	top   uint64 // m >> s: m's top 64 bits
+	exact bool   // m < 2^64: top is m
+}
+
+func newReducer(m *big.Int, z *bigScratch) reducer {
+	if m.BitLen() <= 64 { // short inputs forced onto this path (tests)
+		return reducer{m: m, top: m.Uint64(), exact: true}
+	}
+	s := uint(m.BitLen() - 64)
+	return reducer{m: m, s: s, top: z.t.Rsh(m, s).Uint64()}
+}
+
+// reduce sets r = y mod m (y >= 0), using z.t, z.pw and z.quo. r must not
+// be y.
+func (rd *reducer) reduce(r, y *big.Int, z *bigScratch) {
+	switch excess := y.BitLen() - rd.m.BitLen(); {
+	case excess < 63:
+		rd.short(r, y, z)
+	case excess < 125:
+		// Two steps: the top of y first, (y >> 62) mod m, then that
+		// remainder with y's last 62 bits appended; each quotient is short.
+		low := y.Uint64() & (1<<62 - 1)
+		rd.short(r, z.quo.Rsh(y, 62), z)
+		r.Lsh(r, 62)
+		z.quo.Add(r, z.pw.SetUint64(low))
+		rd.short(r, &z.quo, z)
+	default:
+		z.quo.QuoRem(y, rd.m, r)
+	}
+}
+
+// short sets r = y mod m for y < m * 2^63; r must not be y.
+func (rd *reducer) short(r, y *big.Int, z *bigScratch) {
+	// y >> s < 2^126 and its top word is below top / 2: the estimate
+	// q = floor((y >> s) / (top + 1)) <= floor(y / m) fits in a word and
+	// falls short of it by at most a few (exactly right when m < 2^64).
+	z.t.Rsh(y, rd.s)
+	lo := z.t.Uint64()
+	hi := z.t.Rsh(&z.t, 64).Uint64()
+	var q uint64
+	switch {
+	case rd.exact:
+		q, _ = bits.Div64(hi, lo, rd.top)
+	case rd.top == ^uint64(0):
+		q = hi // division by 2^64
+	default:
+		q, _ = bits.Div64(hi, lo, rd.top+1)
+	}
+	z.t.Mul(rd.m, z.pw.SetUint64(q))
+	r.Sub(y, &z.t)
+	for r.Cmp(rd.m) >= 0 {
+		r.Sub(r, rd.m)
 	}
 }
