@@ -22,15 +22,35 @@
 // that is not all ASCII, an *InputError with one that is): an invalid byte
 // would decode to U+FFFD and not survive the round trip.
 //
-// Inputs whose halves fit in 64 bits (up to 38 decimal digits, 24
-// characters of base 36) take a fast path on machine integers with at most
-// one allocation (the result string; CryptNumerals allocates nothing).
-// Longer inputs use math/big. Both paths pass the NIST sample and ACVP
-// vectors (testdata/ff1.json, ff1_more.json) and all of Project
-// Wycheproof's AES-FF1 vectors (testdata/wycheproof; its legacy cases below
-// MinDomain are refused, as Rev. 1 requires), and agree on random inputs.
+// FF1 takes one of three paths by the size of the larger half,
+// radix^ceil(n/2); all three give the same answers:
 //
-// An FF1 is immutable and safe for concurrent use.
+//   - below 2^64 (up to 38 decimal digits, 24 characters of base 36):
+//     machine words. Each round is one AES block built in registers, one
+//     division and an addition; nothing is allocated (CryptNumerals) but
+//     the result string (Encrypt, Decrypt).
+//   - below 2^128 (39 to 76 digits, 25 to 49 characters of base 36): pairs
+//     of words, with a short Knuth division for the reduction; no
+//     allocation either.
+//   - beyond: math/big, with the halves kept as numbers across the rounds
+//     and the numbers and buffers reused from a pool, so that a call
+//     allocates nothing up to 8-word halves (about 300 digits) and a few
+//     temporaries of big.Int's radix conversion beyond.
+//
+// On every path the CBC-MAC of P and of the tweak's whole blocks is
+// computed once per call rather than once per round. Every path passes the
+// NIST sample and ACVP vectors (testdata/ff1.json, ff1_more.json) and all
+// of Project Wycheproof's AES-FF1 vectors (testdata/wycheproof; its legacy
+// cases below MinDomain are refused, as Rev. 1 requires), each vector
+// forced through every path that can take it, and agrees with a literal
+// math/big transcription of the standard's Algorithm 7 on random keys,
+// radixes, lengths and tweaks (TestPathsMatchReference,
+// FuzzFF1Differential).
+//
+// An FF1 is immutable and safe for concurrent use. Its per-call working
+// memory comes from a pool in 128-byte objects, so that goroutines on
+// different CPUs never write to the same cache line: one shared cipher
+// scales with the CPUs as AES itself does (BenchmarkFF1Parallel in bench).
 //
 // # Token formats
 //

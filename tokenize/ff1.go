@@ -6,9 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
 	"math/bits"
-	"sync"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -55,6 +54,12 @@ func (e *InputError) Unwrap() error { return ErrNotInAlphabet }
 type FF1 struct {
 	block cipher.Block
 	radix uint32
+	div   radixDiv
+	// pow64[k] = radix^k for every k with radix^k < 2^64, pow128 likewise
+	// below 2^128: a call looks its moduli up rather than computing them.
+	pow64  []uint64
+	pow128 []u128
+	minLen int
 
 	// Alphabet mapping. ASCII alphabets use the tables; others the map.
 	ascii     bool
@@ -63,8 +68,9 @@ type FF1 struct {
 	fromRune  map[rune]uint16
 	toRune    []rune
 
-	// forceBig makes every call take the math/big path (tests only).
-	forceBig bool
+	// forceBig makes every call take the math/big path, force128 the
+	// 128-bit path where the halves fit (tests only).
+	forceBig, force128 bool
 }
 
 // NewFF1 returns an FF1 cipher with key over alphabet, whose characters
@@ -97,6 +103,24 @@ func NewFF1(key Key, alphabet string) (*FF1, error) {
 		}
 	}
 	f.radix = uint32(len(runes))
+	f.div = newRadixDiv(f.radix)
+	for k := 0; ; k++ {
+		p, ok := pow64(f.radix, k)
+		if !ok {
+			break
+		}
+		f.pow64 = append(f.pow64, p)
+	}
+	for k := 0; ; k++ {
+		p, ok := pow128(f.radix, k)
+		if !ok {
+			break
+		}
+		f.pow128 = append(f.pow128, p)
+	}
+	for f.minLen < 2 || f.pow64[f.minLen] < MinDomain {
+		f.minLen++
+	}
 	if f.ascii {
 		f.toASCII = []byte(alphabet)
 		for i, c := range f.toASCII {
@@ -117,14 +141,7 @@ func (f *FF1) Radix() int { return int(f.radix) }
 
 // MinLength returns the shortest input this cipher accepts: the least n
 // with radix^n >= MinDomain.
-func (f *FF1) MinLength() int {
-	n, d := 0, uint64(1)
-	for d < MinDomain {
-		d *= uint64(f.radix)
-		n++
-	}
-	return max(n, 2)
-}
+func (f *FF1) MinLength() int { return f.minLen }
 
 // Encrypt enciphers plaintext, a string over the alphabet, under tweak (of
 // any length, possibly empty). The result has the same length and alphabet.
@@ -138,33 +155,43 @@ func (f *FF1) Decrypt(tweak []byte, ciphertext string) (string, error) {
 }
 
 // stackNumerals is how many numerals a call handles without allocating.
-const stackNumerals = 64
+const stackNumerals = 128
 
 func (f *FF1) crypt(encrypt bool, tweak []byte, s string) (string, error) {
+	if f.ascii && len(s) > MaxLength {
+		return "", ErrTooLong // before anything is allocated
+	}
 	var stack [stackNumerals]uint16
-	x, err := f.appendNumerals(stack[:0], s)
+	x := stack[:0]
+	if len(s) > stackNumerals {
+		// One allocation: at most one numeral per byte.
+		x = make([]uint16, 0, min(len(s), MaxLength))
+	}
+	x, err := f.appendNumerals(x, s)
 	if err != nil {
 		return "", err
 	}
 	if err := f.CryptNumerals(encrypt, tweak, x); err != nil {
 		return "", err
 	}
+	// The result is built in place: one allocation.
+	var out strings.Builder
 	if f.ascii {
-		var out [stackNumerals]byte
-		buf := out[:0]
-		if len(x) > stackNumerals {
-			buf = make([]byte, 0, len(x))
-		}
+		out.Grow(len(x))
 		for _, d := range x {
-			buf = append(buf, f.toASCII[d])
+			out.WriteByte(f.toASCII[d])
 		}
-		return string(buf), nil
+		return out.String(), nil
 	}
-	runes := make([]rune, len(x))
-	for i, d := range x {
-		runes[i] = f.toRune[d]
+	size := 0
+	for _, d := range x {
+		size += utf8.RuneLen(f.toRune[d])
 	}
-	return string(runes), nil
+	out.Grow(size)
+	for _, d := range x {
+		out.WriteRune(f.toRune[d])
+	}
+	return out.String(), nil
 }
 
 // appendNumerals converts s to numerals, appended to dst.
@@ -205,13 +232,14 @@ func (f *FF1) appendNumerals(dst []uint16, s string) ([]uint16, error) {
 
 // CryptNumerals enciphers (encrypt) or deciphers x in place: x is a string of
 // numerals, each less than the radix. This is the allocation-free interface
-// for callers that keep numerals rather than text.
+// for callers that keep numerals rather than text (inputs whose halves fit
+// in 128 bits; longer ones allocate a little on first use, then reuse).
 func (f *FF1) CryptNumerals(encrypt bool, tweak []byte, x []uint16) error {
 	n := len(x)
 	if n > MaxLength {
 		return ErrTooLong
 	}
-	if n < 2 || !domainAtLeast(f.radix, n, MinDomain) {
+	if n < f.minLen { // radix^n < MinDomain
 		return ErrDomainTooSmall
 	}
 	for i, d := range x {
@@ -220,24 +248,18 @@ func (f *FF1) CryptNumerals(encrypt bool, tweak []byte, x []uint16) error {
 		}
 	}
 	v := n - n/2
-	if mv, ok := pow64(f.radix, v); ok && !f.forceBig {
-		f.cryptFast(encrypt, tweak, x, mv)
-		return nil
+	if !f.forceBig {
+		if v < len(f.pow64) && !f.force128 {
+			f.cryptFast(encrypt, tweak, x, f.pow64[v])
+			return nil
+		}
+		if v < len(f.pow128) {
+			f.crypt128(encrypt, tweak, x, f.pow128[v])
+			return nil
+		}
 	}
 	f.cryptBig(encrypt, tweak, x)
 	return nil
-}
-
-// domainAtLeast reports whether radix^n >= min.
-func domainAtLeast(radix uint32, n int, min uint64) bool {
-	d := uint64(1)
-	for range n {
-		d *= uint64(radix)
-		if d >= min {
-			return true
-		}
-	}
-	return false
 }
 
 // pow64 returns radix^e if it is below 2^64.
@@ -253,18 +275,27 @@ func pow64(radix uint32, e int) (uint64, bool) {
 	return p, true
 }
 
-// cbcMAC runs AES-CBC-MAC (the PRF of FF1) from state over whole blocks.
-func (f *FF1) cbcMAC(state *[16]byte, data []byte) {
-	for len(data) >= 16 {
-		// XOR a block in two 64-bit words (byte order does not matter
-		// for XOR, as long as loads and stores agree).
-		s0 := binary.LittleEndian.Uint64(state[0:8]) ^ binary.LittleEndian.Uint64(data[0:8])
-		s1 := binary.LittleEndian.Uint64(state[8:16]) ^ binary.LittleEndian.Uint64(data[8:16])
-		binary.LittleEndian.PutUint64(state[0:8], s0)
-		binary.LittleEndian.PutUint64(state[8:16], s1)
-		f.block.Encrypt(state[:], state[:])
-		data = data[16:]
-	}
+// numLen is b of the standard, ceil(ceil(v*log2(radix))/8), given
+// bitsOfMax, the bit length of radix^v - 1 (which is ceil(v*log2(radix))).
+func numLen(bitsOfMax int) int { return (bitsOfMax + 7) / 8 }
+
+// layout is the shape of one call's PRF input P || Q, where
+// Q = T || 0^pad || [i] || [NUM]_b, in bytes.
+type layout struct {
+	u, n, t int
+	b       int // bytes of NUM in Q
+	d       int // bytes of S
+	qlen    int // len(Q), a multiple of 16 with P
+	fixed   int // Q[:fixed]: whole blocks that are the same in every round
+}
+
+func newLayout(radix uint32, n, t, b int) layout {
+	l := layout{u: n / 2, n: n, t: t, b: b}
+	l.d = 4*((b+3)/4) + 4
+	pad := mod(-t-b-1, 16)
+	l.qlen = t + pad + 1 + b
+	l.fixed = (t + pad) / 16 * 16
+	return l
 }
 
 // header returns P, the first block of every round's PRF input.
@@ -279,98 +310,58 @@ func (f *FF1) header(u, n, t int) [16]byte {
 	return p
 }
 
-// cryptFast is FF1 when radix^v < 2^64, so that both halves and both moduli
-// are machine integers. The halves stay integers across all ten rounds:
-// NUM(STR(c)) = c, so numerals are converted only on entry and exit.
-func (f *FF1) cryptFast(encrypt bool, tweak []byte, x []uint16, mv uint64) {
-	n := len(x)
-	u := n / 2
-	mu, _ := pow64(f.radix, u)
-	a := numUint(x[:u], f.radix)
-	b := numUint(x[u:], f.radix)
-
-	// b bytes hold NUM(B); the spec's ceil(ceil(v*log2(radix))/8) equals
-	// the byte length of radix^v - 1.
-	blen := (bits.Len64(mv-1) + 7) / 8
-	d := 4*((blen+3)/4) + 4 // at most 12, so S is the first d bytes of R
-	t := len(tweak)
-	pad := mod(-t-blen-1, 16)
-	qlen := t + pad + 1 + blen
-
-	// The PRF input is P || Q with Q = T || 0^pad || i || NUM(B). P and the
-	// whole blocks of T || 0^pad are the same in every round: run the
-	// CBC-MAC over them once.
-	p := f.header(u, n, t)
-	// The MAC states go to cipher.Block.Encrypt, an interface call, so the
-	// compiler would move them to the heap on every call: borrow them.
-	mac := macPool.Get().(*macState)
-	defer macPool.Put(mac)
-	state, st := &mac.prefix, &mac.round
-	*state = [16]byte{}
-	f.cbcMAC(state, p[:])
-	fixed := (t + pad) / 16 * 16
-	var qstack [64]byte
-	q := qstack[:0]
-	if qlen > len(qstack) {
-		q = make([]byte, 0, qlen)
+// prefix sets state to the CBC-MAC of P and of Q[:fixed], the whole blocks
+// of T || 0^pad: the part of the PRF input that every round shares. The
+// tweak is read in place, never copied.
+func (f *FF1) prefix(state *[16]byte, l layout, tweak []byte) {
+	*state = f.header(l.u, l.n, l.t)
+	f.block.Encrypt(state[:], state[:])
+	full := min(l.fixed, l.t) / 16 * 16
+	f.cbcMAC(state, tweak[:full])
+	if full < l.fixed { // one last block: the tweak's tail, then zeros
+		var blk [16]byte
+		copy(blk[:], tweak[full:])
+		xorBlock(state, &blk)
+		f.block.Encrypt(state[:], state[:])
 	}
-	q = append(q, tweak...)
-	q = q[:qlen]
-	clear(q[t:])
-	f.cbcMAC(state, q[:fixed])
-	varPart := q[fixed:]
-
-	for r := range 10 {
-		i := r
-		if !encrypt {
-			i = 9 - r
-		}
-		// Encryption feeds B to the PRF, decryption A: the half that the
-		// round does not change.
-		in := b
-		if !encrypt {
-			in = a
-		}
-		q[qlen-blen-1] = byte(i)
-		putUintBE(q[qlen-blen:], in)
-		*st = *state
-		f.cbcMAC(st, varPart)
-
-		// y = NUM(S) with S the first d <= 12 bytes of R: at most 96 bits.
-		var hi, lo uint64
-		if d > 8 {
-			hi = uint64(binary.BigEndian.Uint32(st[0:4])) // d == 12
-			lo = binary.BigEndian.Uint64(st[4:12])
-		} else {
-			lo = binary.BigEndian.Uint64(st[0:8])
-		}
-		m := mu
-		if i%2 == 1 {
-			m = mv
-		}
-		y := bits.Rem64(hi, lo, m)
-		if encrypt {
-			c := a + y // a, y < m < 2^64; fold the overflow back mod m
-			if c < a || c >= m {
-				c -= m
-			}
-			a, b = b, c
-		} else {
-			c := b - y
-			if b < y {
-				c += m
-			}
-			b, a = a, c
-		}
-	}
-	strUint(x[:u], a, f.radix)
-	strUint(x[u:], b, f.radix)
 }
 
-// macState holds the CBC-MAC states of one cryptFast call.
-type macState struct{ prefix, round [16]byte }
+// tail returns the bytes of Q from fixed up to where the round number goes
+// (the tweak's last bytes, then zeros) as the first block of the rest of Q,
+// big-endian in two words.
+func tail(l layout, tweak []byte) (w0, w1 uint64) {
+	var blk [16]byte
+	if l.t > l.fixed {
+		copy(blk[:], tweak[l.fixed:])
+	}
+	return binary.BigEndian.Uint64(blk[0:8]), binary.BigEndian.Uint64(blk[8:16])
+}
 
-var macPool = sync.Pool{New: func() any { return new(macState) }}
+// cbcMAC runs AES-CBC-MAC (the PRF of FF1) from state over whole blocks.
+func (f *FF1) cbcMAC(state *[16]byte, data []byte) {
+	for len(data) >= 16 {
+		xorBlock(state, (*[16]byte)(data))
+		f.block.Encrypt(state[:], state[:])
+		data = data[16:]
+	}
+}
+
+// xorBlock sets state ^= data, in two 64-bit words (byte order does not
+// matter for XOR, as long as loads and stores agree).
+func xorBlock(state, data *[16]byte) {
+	s0 := binary.LittleEndian.Uint64(state[0:8]) ^ binary.LittleEndian.Uint64(data[0:8])
+	s1 := binary.LittleEndian.Uint64(state[8:16]) ^ binary.LittleEndian.Uint64(data[8:16])
+	binary.LittleEndian.PutUint64(state[0:8], s0)
+	binary.LittleEndian.PutUint64(state[8:16], s1)
+}
+
+// encryptWords sets blk to the big-endian words w0, w1 and enciphers it in
+// place: one PRF round on a block computed in registers.
+func (f *FF1) encryptWords(blk *[16]byte, w0, w1 uint64) {
+	binary.BigEndian.PutUint64(blk[0:8], w0)
+	binary.BigEndian.PutUint64(blk[8:16], w1)
+	f.block.Encrypt(blk[:], blk[:])
+}
 
 func mod(a, m int) int {
 	r := a % m
@@ -378,108 +369,4 @@ func mod(a, m int) int {
 		r += m
 	}
 	return r
-}
-
-func numUint(x []uint16, radix uint32) uint64 {
-	var v uint64
-	for _, d := range x {
-		v = v*uint64(radix) + uint64(d)
-	}
-	return v
-}
-
-func strUint(dst []uint16, v uint64, radix uint32) {
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = uint16(v % uint64(radix))
-		v /= uint64(radix)
-	}
-}
-
-// putUintBE writes v big-endian into all of dst (len(dst) <= 8).
-func putUintBE(dst []byte, v uint64) {
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = byte(v)
-		v >>= 8
-	}
-}
-
-// cryptBig is FF1 as the standard writes it, with math/big: for inputs
-// whose halves do not fit in 64 bits. It is also the reference the fast
-// path is tested against.
-func (f *FF1) cryptBig(encrypt bool, tweak []byte, x []uint16) {
-	n := len(x)
-	u := n / 2
-	radix := big.NewInt(int64(f.radix))
-	mu := new(big.Int).Exp(radix, big.NewInt(int64(u)), nil)
-	mv := new(big.Int).Exp(radix, big.NewInt(int64(n-u)), nil)
-	a := numBig(x[:u], radix)
-	b := numBig(x[u:], radix)
-
-	blen := (new(big.Int).Sub(mv, big.NewInt(1)).BitLen() + 7) / 8
-	d := 4*((blen+3)/4) + 4
-	t := len(tweak)
-	pad := mod(-t-blen-1, 16)
-	p := f.header(u, n, t)
-	q := make([]byte, t+pad+1+blen)
-	copy(q, tweak)
-	numBytes := make([]byte, blen)
-	s := make([]byte, (d+15)/16*16)
-	y, c := new(big.Int), new(big.Int)
-
-	for r := range 10 {
-		i := r
-		if !encrypt {
-			i = 9 - r
-		}
-		in := b
-		if !encrypt {
-			in = a
-		}
-		q[t+pad] = byte(i)
-		in.FillBytes(numBytes)
-		copy(q[t+pad+1:], numBytes)
-		var R [16]byte
-		f.cbcMAC(&R, p[:])
-		f.cbcMAC(&R, q)
-		// S = R || CIPH(R xor [1]) || CIPH(R xor [2]) || ..., first d bytes.
-		copy(s, R[:])
-		for j := 1; j*16 < d; j++ {
-			var blk [16]byte
-			blk = R
-			binary.BigEndian.PutUint64(blk[8:], binary.BigEndian.Uint64(R[8:])^uint64(j))
-			f.block.Encrypt(s[j*16:], blk[:])
-		}
-		y.SetBytes(s[:d])
-		m := mu
-		if i%2 == 1 {
-			m = mv
-		}
-		if encrypt {
-			c.Add(a, y).Mod(c, m)
-			a, b = b, new(big.Int).Set(c)
-		} else {
-			c.Sub(b, y).Mod(c, m) // Mod is Euclidean: never negative
-			b, a = a, new(big.Int).Set(c)
-		}
-	}
-	strBig(x[:u], a, radix)
-	strBig(x[u:], b, radix)
-}
-
-func numBig(x []uint16, radix *big.Int) *big.Int {
-	v := new(big.Int)
-	digit := new(big.Int)
-	for _, d := range x {
-		v.Mul(v, radix).Add(v, digit.SetUint64(uint64(d)))
-	}
-	return v
-}
-
-func strBig(dst []uint16, v *big.Int, radix *big.Int) {
-	v = new(big.Int).Set(v)
-	rem := new(big.Int)
-	for i := len(dst) - 1; i >= 0; i-- {
-		v.QuoRem(v, radix, rem)
-		dst[i] = uint16(rem.Uint64())
-	}
 }

@@ -93,10 +93,10 @@ func vectorCipher(t testing.TB, v ff1Vector) *FF1 {
 
 func TestVectors(t *testing.T) {
 	for _, v := range loadVectors(t) {
-		for _, path := range []string{"auto", "big"} {
+		for _, path := range []string{"auto", "128", "big"} {
 			t.Run(v.ID+"/"+path, func(t *testing.T) {
 				f := vectorCipher(t, v)
-				f.forceBig = path == "big"
+				f.forceBig, f.force128 = path == "big", path == "128"
 				tweak := mustHex(t, v.Tweak)
 				ct, err := f.Encrypt(tweak, v.Plaintext)
 				if err != nil || ct != v.Ciphertext {
@@ -111,21 +111,29 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-// TestVectorsExerciseBothPaths makes sure the vector set covers the fast
-// path and the math/big path, so neither is tested by differential tests
-// alone.
-func TestVectorsExerciseBothPaths(t *testing.T) {
-	fast, big := 0, 0
+// TestVectorsExerciseEveryPath makes sure the vector set covers the 64-bit,
+// the 128-bit and the math/big path on its own (TestVectors also forces
+// each vector through the 128-bit and math/big paths), so that no path is
+// tested by differential tests alone.
+func TestVectorsExerciseEveryPath(t *testing.T) {
+	count := map[string]int{}
 	for _, v := range loadVectors(t) {
 		n := len([]rune(v.Plaintext))
-		if _, ok := pow64(uint32(v.Radix), n-n/2); ok {
-			fast++
-		} else {
-			big++
+		_, ok64 := pow64(uint32(v.Radix), n-n/2)
+		_, ok128 := pow128(uint32(v.Radix), n-n/2)
+		switch {
+		case ok64:
+			count["64-bit"]++
+		case ok128:
+			count["128-bit"]++
+		default:
+			count["math/big"]++
 		}
 	}
-	if fast == 0 || big == 0 {
-		t.Errorf("vectors cover the fast path %d times and the big path %d times; want both", fast, big)
+	for _, p := range []string{"64-bit", "128-bit", "math/big"} {
+		if count[p] == 0 {
+			t.Errorf("no vector takes the %s path (%v)", p, count)
+		}
 	}
 }
 

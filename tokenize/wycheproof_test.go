@@ -166,8 +166,9 @@ func (c *wycheproofCase) cipher(t *testing.T) (*FF1, error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f = &FF1{block: block, radix: tmpl.radix, ascii: tmpl.ascii, fromASCII: tmpl.fromASCII,
-			toASCII: tmpl.toASCII, fromRune: tmpl.fromRune, toRune: tmpl.toRune}
+		g := *tmpl // the template's alphabet tables, this case's key
+		g.block = block
+		f = &g
 	} else if f, err = NewFF1(key, c.alphabet); err != nil {
 		t.Fatalf("tcId %d: NewFF1: %v", c.id, err)
 	}
@@ -201,7 +202,7 @@ func listTemplate(t *testing.T, radix int) *FF1 {
 	return f
 }
 
-// crypt runs one direction on the fast or the math/big path.
+// crypt runs one direction on the path f is set to.
 func (c *wycheproofCase) crypt(f *FF1, encrypt bool, in string, nums []int) (string, []int, error) {
 	tweak := c.tweakB
 	if !c.list {
@@ -239,17 +240,18 @@ func (c *wycheproofCase) runValid(t *testing.T) {
 		c.runLegacySmall(t, f)
 		return
 	}
-	for _, big := range []bool{false, true} {
-		f.forceBig = big
+	for _, path := range []string{"auto", "128", "big"} {
+		f.forceBig, f.force128 = path == "big", path == "128"
 		ct, ctNums, err := c.crypt(f, true, c.msgStr, c.msg)
 		if err != nil || ct != c.ctStr || !equalInts(ctNums, c.ct) {
-			t.Errorf("tcId %d (%s, big=%v): Encrypt = %q %v, %v; want %q %v", c.id, c.comment(), big, ct, ctNums, err, c.ctStr, c.ct)
+			t.Errorf("tcId %d (%s, path %s): Encrypt = %q %v, %v; want %q %v", c.id, c.comment(), path, ct, ctNums, err, c.ctStr, c.ct)
 		}
 		pt, ptNums, err := c.crypt(f, false, c.ctStr, c.ct)
 		if err != nil || pt != c.msgStr || !equalInts(ptNums, c.msg) {
-			t.Errorf("tcId %d (%s, big=%v): Decrypt = %q %v, %v; want %q %v", c.id, c.comment(), big, pt, ptNums, err, c.msgStr, c.msg)
+			t.Errorf("tcId %d (%s, path %s): Decrypt = %q %v, %v; want %q %v", c.id, c.comment(), path, pt, ptNums, err, c.msgStr, c.msg)
 		}
 	}
+	f.forceBig, f.force128 = false, false
 }
 
 // runLegacySmall handles a "legacy" case: valid under the original FF1
@@ -285,19 +287,22 @@ func (c *wycheproofCase) runLegacySmall(t *testing.T, f *FF1) {
 	if !ok {
 		t.Fatalf("tcId %d: a small domain that does not fit in 64 bits", c.id)
 	}
-	for _, big := range []bool{false, true} {
+	for _, path := range []string{"64", "128", "big"} {
 		for _, encrypt := range []bool{true, false} {
 			x, want := append([]uint16(nil), pt...), ct
 			if !encrypt {
 				x, want = append([]uint16(nil), ct...), pt
 			}
-			if big {
+			switch path {
+			case "big":
 				f.cryptBig(encrypt, c.tweakB, x)
-			} else {
+			case "128":
+				f.crypt128(encrypt, c.tweakB, x, u128{0, mv})
+			default:
 				f.cryptFast(encrypt, c.tweakB, x, mv)
 			}
 			if !equalUint16(x, want) {
-				t.Errorf("tcId %d (legacy small domain, big=%v, encrypt=%v): got %v, want %v", c.id, big, encrypt, x, want)
+				t.Errorf("tcId %d (legacy small domain, path %s, encrypt=%v): got %v, want %v", c.id, path, encrypt, x, want)
 			}
 		}
 	}
