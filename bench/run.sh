@@ -13,7 +13,7 @@ trap 'rm -f "$out"' EXIT
 
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
-echo "command: bench/run.sh $count  ($count interleaved passes of: bench.test -test.run '^\$' -test.bench 'Seal|Open|TinkBaseline|AESBlock|FF1|TokenFormat' -test.benchmem)"
+echo "command: bench/run.sh $count  ($count interleaved passes of: bench.test -test.run '^\$' -test.bench '^Benchmark(Seal|Open|SealCold|TinkBaseline|AESBlock|FF1|FF1Numerals|TokenFormat)($|/)' -test.benchmem)"
 echo
 # One binary, whole passes interleaved: every benchmark of a pass sees the
 # same machine conditions as its baseline.
@@ -21,7 +21,7 @@ bin=$(mktemp)
 trap 'rm -f "$out" "$bin"' EXIT
 go test -c -o "$bin" ./bench
 for _ in $(seq "$count"); do
-  (cd bench && "$bin" -test.run '^$' -test.bench 'Seal|Open|TinkBaseline|AESBlock|FF1|TokenFormat' -test.benchmem) >> "$out"
+  (cd bench && "$bin" -test.run '^$' -test.bench '^Benchmark(Seal|Open|SealCold|TinkBaseline|AESBlock|FF1|FF1Numerals|TokenFormat)($|/)' -test.benchmem) >> "$out"
 done
 
 awk '
@@ -54,7 +54,7 @@ END {
   for (name in n) if (name ~ /SealCold/) printf "%-36s %12.0f %8s %8s\n", name, median(name), bytes[name], allocs[name]
   if ("BenchmarkAESBlock" in n) {
     aes = median("BenchmarkAESBlock")
-    printf "\n%-44s %10s %8s %8s %14s\n", "FF1 and tokens (median of runs)", "ns/op", "B/op", "allocs", "vs 11 AES blks"
+    printf "\n%-44s %10s %8s %8s %14s\n", "FF1 and tokens (median of runs)", "ns/op", "B/op", "allocs", "vs 11 AES-128"
     printf "%-44s %10.1f %8s %8s %14s\n", "BenchmarkAESBlock (one block, the floor)", aes, "0", "0", ""
     k = 0
     for (name in n) if (name ~ /FF1|TokenFormat/) names[++k] = name
