@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
+	"github.com/fieldcrypt/fieldcrypt/vaulttoken"
 )
 
 // tagName is the struct tag key fieldcrypt reads.
@@ -42,11 +43,12 @@ type tag struct {
 	name          string // name=, the stable name bound into associated data
 	scope         string // scope=, on a blank field only
 	format        tokenize.Format
-	global        bool     // token,scope=global
-	bindIndex     bool     // encrypt,bindindex
-	bind          bindMode // encrypt,bind=subject|record
-	macFor        string   // tokenmac=FIELD: the Go name of the token field
-	index         *idxTag  // index=SOURCES and its options (searchtags.go)
+	global        bool      // token,scope=global
+	bindIndex     bool      // encrypt,bindindex
+	bind          bindMode  // encrypt,bind=subject|record
+	macFor        string    // tokenmac=FIELD: the Go name of the token field
+	index         *idxTag   // index=SOURCES and its options (searchtags.go)
+	vault         *vaultTag // vault options of a token (vault_tags.go)
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -113,7 +115,7 @@ func parseTag(s string) (tag, error) {
 			}
 			t.name = value
 		case t.verb == verbToken && key == "format" && hasValue:
-			f, err := tokenize.ParseFormat(value)
+			f, err := vaulttoken.ParseFormat(value) // tokenize's, and the vault-only ones
 			if err != nil {
 				return tag{}, err
 			}
@@ -128,6 +130,10 @@ func parseTag(s string) (tag, error) {
 			t.bind = bindRecord
 		case t.verb == verbEncrypt && key == "bind":
 			return tag{}, fmt.Errorf("bind= must be subject or record")
+		case t.verb == verbToken && isVaultOption(key): // vault_tags.go
+			if err := t.vaultOption(opt, key, value, hasValue); err != nil {
+				return tag{}, err
+			}
 		case opt == "":
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
@@ -140,7 +146,10 @@ func parseTag(s string) (tag, error) {
 		}
 	}
 	if t.verb == verbToken && t.format == "" {
-		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum")
+		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum (or, with vault, date, postcode-us, postcode-uk, postcode-de, postcode-nl, postcode-ca, text)")
+	}
+	if err := t.finishVault(); err != nil { // vault_tags.go
+		return tag{}, err
 	}
 	return t, nil
 }
