@@ -97,7 +97,7 @@ func BenchmarkVaultToken(b *testing.B) {
 func BenchmarkVaultSealAll(b *testing.B) {
 	ctx := context.Background()
 	const n = 10_000
-	for _, name := range []string{"sqlite", "postgres"} {
+	for _, name := range []string{"memory", "sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			store := vaultStores(b)[name](b)
 			p, err := pii.New(ctx, kmstest.New("bench:1"), store)
