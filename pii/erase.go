@@ -35,6 +35,9 @@ type Receipt struct {
 	// Keys are listed only if a restore had brought some back, which this
 	// call destroyed again.
 	AlreadyErased bool
+	// Tokens counts the subject's vaulted tokens (vault.go) removed with
+	// the keys, in the same erasing step.
+	Tokens int64
 }
 
 // Forget erases a subject: it deletes their keys from the store and writes
@@ -103,6 +106,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (_ Receipt, err 
 	if d.Found {
 		r.KeyIDs, r.KEKID = d.Removed.KeyIDs, d.Removed.KEKID
 	}
+	r.Tokens = d.Tokens
 	// While the store is being re-addressed, the subject's record or
 	// tombstone may still be at an older address: merge each into the
 	// tombstone just written, which erases any record there.

@@ -36,6 +36,7 @@ type keyring struct {
 	retention    time.Duration // 0: keys are kept until Forget
 	now          func() time.Time
 	search       searchState  // index root keys (searchkeys.go)
+	vault        vaultState   // the global vault key (vault.go)
 	obs          Observer     // observe.go
 	consent      *consentView // consent_cache.go; nil if the store keeps no consent
 }

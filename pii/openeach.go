@@ -85,6 +85,15 @@ func (p *Protector) openEach(ctx context.Context, v any, mode indexMode) (errs [
 		}
 	}
 
+	for r := range recs { // vault.go: which tokens are vaulted
+		rec := &recs[r]
+		if errs[rec.index] == nil {
+			if i, err := w.routeJobs(op, rec.jobs[0], rec.jobs[1]); err != nil {
+				fail(rec, &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err})
+			}
+		}
+	}
+
 	if err := p.resolveEach(ctx, w, recs, errs); err != nil {
 		return nil, err
 	}
@@ -99,6 +108,11 @@ func (p *Protector) openEach(ctx context.Context, v any, mode indexMode) (errs [
 			if err := p.transform(w, j, op); err != nil {
 				fail(rec, &FieldError{Path: w.jobPath(j), Op: op, Err: err})
 			}
+		}
+	}
+	if len(w.vt.items) > 0 { // vault.go: one batched store step
+		if err := p.vaultEach(ctx, w, recs, errs); err != nil {
+			return nil, err
 		}
 	}
 	if p.auditor != nil { // audit.go: before anything is assigned

@@ -56,6 +56,8 @@ type fieldPlan struct {
 	token  tokenize.Format
 	global bool
 	tweak  []byte
+	// vault: the token's vault options (vault_tags.go); nil: FF1 only.
+	vault *vaultTag
 	// inline marks an embedded struct (or pointer to one): its fields are
 	// promoted, so they belong to this struct's subject and scope.
 	inline bool
@@ -271,6 +273,9 @@ func (b *builder) addField(st *structPlan, f reflect.StructField) *TagError {
 		if tg.verb == verbToken {
 			fp.token, fp.global = tg.format, tg.global
 			fp.tweak = []byte("fieldcrypt/token/v1\x00" + name)
+		}
+		if err := b.vaultOptions(st, f, &fp, tg); err != nil { // vault_tags.go
+			return err
 		}
 		if err := b.bindOptions(st, f, &fp, tg); err != nil {
 			return err

@@ -357,7 +357,7 @@ func SurvivingFields[T any]() ([]string, error) {
 			if f.inline {
 				p = path
 			}
-			if f.global {
+			if f.survives() { // vault_tags.go
 				out = append(out, p)
 			}
 			for n := f.node; n != nil; n = n.elem {

@@ -83,6 +83,10 @@ func (p *Protector) walk(ctx context.Context, w *walker, op string, v any, many 
 			}
 		}
 	}
+	// Which token values go to the vault (vault.go), also before any key.
+	if i, err := w.routeJobs(op, 0, len(w.jobs)); err != nil {
+		return &FieldError{Path: w.jobPath(&w.jobs[i]), Op: op, Err: err}
+	}
 	if err := p.resolveKeys(ctx, w, op, many); err != nil {
 		return err
 	}
@@ -96,6 +100,11 @@ func (p *Protector) walk(ctx context.Context, w *walker, op string, v any, many 
 		j := &w.jobs[i]
 		if err := p.transform(w, j, op); err != nil {
 			return &FieldError{Path: w.jobPath(j), Op: op, Err: err}
+		}
+	}
+	if len(w.vt.items) > 0 { // vault.go: one batched store step
+		if err := p.vaultStep(ctx, w, op); err != nil {
+			return err
 		}
 	}
 	if err := p.audited(ctx, w, op, v, many); err != nil { // audit.go: before anything is assigned
@@ -112,6 +121,8 @@ func (p *Protector) transform(w *walker, j *job, op string) error {
 		}
 	}
 	switch {
+	case op == "seal" && j.vault != 0:
+		return nil // vault.go: in one batch after every transform
 	case op == "seal":
 		return w.sealJob(j)
 	case j.skip:
@@ -123,6 +134,8 @@ func (p *Protector) transform(w *walker, j *job, op string) error {
 			j.outStr = *p.placeholder
 		}
 		return nil
+	case j.vault != 0:
+		return nil // vault.go
 	}
 	return w.openJob(j)
 }

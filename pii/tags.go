@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
+	"github.com/fieldcrypt/fieldcrypt/vaulttoken"
 )
 
 // tagName is the struct tag key fieldcrypt reads.
@@ -42,12 +43,13 @@ type tag struct {
 	name          string // name=, the stable name bound into associated data
 	scope         string // scope=, on a blank field only
 	format        tokenize.Format
-	global        bool     // token,scope=global
-	bindIndex     bool     // encrypt,bindindex
-	bind          bindMode // encrypt,bind=subject|record
-	macFor        string   // tokenmac=FIELD: the Go name of the token field
-	index         *idxTag  // index=SOURCES and its options (searchtags.go)
-	acl           aclTag   // purpose= and mask= (purpose_plan.go)
+	global        bool      // token,scope=global
+	bindIndex     bool      // encrypt,bindindex
+	bind          bindMode  // encrypt,bind=subject|record
+	macFor        string    // tokenmac=FIELD: the Go name of the token field
+	index         *idxTag   // index=SOURCES and its options (searchtags.go)
+	acl           aclTag    // purpose= and mask= (purpose_plan.go)
+	vault         *vaultTag // vault options of a token (vault_tags.go)
 }
 
 // parseTag parses the value of a `pii` tag. The error is a reason, to be put
@@ -114,7 +116,7 @@ func parseTag(s string) (tag, error) {
 			}
 			t.name = value
 		case t.verb == verbToken && key == "format" && hasValue:
-			f, err := tokenize.ParseFormat(value)
+			f, err := vaulttoken.ParseFormat(value) // tokenize's, and the vault-only ones
 			if err != nil {
 				return tag{}, err
 			}
@@ -133,6 +135,10 @@ func parseTag(s string) (tag, error) {
 			if err := t.acl.option(key, value, hasValue); err != nil {
 				return tag{}, err
 			}
+		case t.verb == verbToken && isVaultOption(key): // vault_tags.go
+			if err := t.vaultOption(opt, key, value, hasValue); err != nil {
+				return tag{}, err
+			}
 		case opt == "":
 			return tag{}, fmt.Errorf("empty option in pii tag")
 		default:
@@ -145,7 +151,10 @@ func parseTag(s string) (tag, error) {
 		}
 	}
 	if t.verb == verbToken && t.format == "" {
-		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum")
+		return tag{}, fmt.Errorf("token needs format=: one of digits, ssn, pan, phone, email, alnum (or, with vault, date, postcode-us, postcode-uk, postcode-de, postcode-nl, postcode-ca, text)")
+	}
+	if err := t.finishVault(); err != nil { // vault_tags.go
+		return tag{}, err
 	}
 	if t.global && len(t.acl.purposes) > 0 {
 		return tag{}, errGlobalPurpose

@@ -55,6 +55,9 @@ type job struct {
 	// typed is 1 + the index in walker.typed of the job's Sealed value
 	// (sealed_walk.go); 0 for a string or []byte value.
 	typed int32
+	// vault is 1 + the index in walker.vt.items of the job's vaulted
+	// token (vault.go); 0 if the job is not vaulted.
+	vault int32
 
 	version uint8         // Open only: the envelope version of the value
 	mode    envelope.Mode // Open only: the envelope mode of the value
@@ -122,6 +125,8 @@ type walker struct {
 	ix indexWork
 	// pur is the state of the purpose hook (purpose.go).
 	pur purposeWork
+	// vt are the vaulted tokens to resolve (vault.go).
+	vt vaultWork
 
 	// Scratch buffers, reused between calls. Those that may hold plaintext
 	// or a subject identifier are cleared before the walker is returned to
@@ -199,6 +204,7 @@ func (w *walker) reset() {
 	w.depth = 0
 	w.ix.reset()
 	w.pur.reset()
+	w.vt.reset()
 	w.inspect.reset()
 	if w.err != nil {
 		w.err = nil

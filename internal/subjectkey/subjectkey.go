@@ -24,6 +24,11 @@
 //	                     which it is written (see index.go); global
 //	                     bundles made before it was introduced gain it on
 //	                     first use (RotateIndexKey)
+//	VAULT  raw key       global bundles: the global vault key, which keys
+//	                     the convergent index of scope=global vaulted
+//	                     tokens (see vault.go); global bundles made before
+//	                     it was introduced gain it on first use
+//	                     (AddVaultKey)
 //
 // A global bundle without a TOKEN keyset (made by an older release) derives
 // its token key from PRF, as before; RotateTokenKey adds one (see the pii
@@ -35,14 +40,15 @@
 //	COUNT times: PURPOSE(1 byte) LEN(4 bytes, big-endian) TINK-BINARY-KEYSET
 //
 // PURPOSE is 'a' (AEAD), 'd' (DAEAD), 'p' (PRF), 't' (TOKEN), 'r' (ADDR),
-// 'g' (GEN) or 'i' (INDEX); each appears at most once, 'a', 'd' and 'p'
+// 'g' (GEN), 'i' (INDEX) or 'v' (VAULT); each appears at most once, 'a', 'd' and 'p'
 // must appear, and 'g' appears exactly when 'r' does. GEN is not a keyset:
 // its 4 bytes are the oldest live generation, big-endian, at most the
 // number of ADDR keys. INDEX is not a keyset either: COUNT × (VERSION
 // (4 bytes, big-endian) || ACTIVE_AT (8 bytes, big-endian, Unix seconds,
 // ≥ 0) || 32 key bytes), COUNT ≥ 1, versions ≥ 1 and strictly increasing,
-// ACTIVE_AT non-decreasing. (Releases before TOKEN reject a bundle with 't' as corrupt, and
-// releases before ADDR one with 'r', releases before INDEX one with 'i': a store whose global bundle has one
+// ACTIVE_AT non-decreasing. VAULT is not a keyset either: its payload is
+// the 32 key bytes. (Releases before TOKEN reject a bundle with 't' as corrupt, and
+// releases before ADDR one with 'r', releases before INDEX one with 'i', releases before VAULT one with 'v': a store whose global bundle has one
 // cannot be opened by them, which is what keeps a process that does not
 // know the new addresses from writing under the old ones.)
 //
@@ -88,6 +94,8 @@ type Keys struct {
 	tokenErr  error
 
 	indexState // blind-index roots and derived keys (index.go)
+
+	vaultKey []byte // the global vault key, if any (vault.go)
 }
 
 // Tokenizer returns the format-preserving tokenizer of this bundle. Its FF1
@@ -151,7 +159,7 @@ func (k *Keys) WithTokenKey(id uint32) (*Keys, error) {
 		return nil, fmt.Errorf("subjectkey: no token key %d", id)
 	}
 	return &Keys{AEAD: k.AEAD, DAEAD: k.DAEAD, PRF: k.PRF, KeyIDs: k.KeyIDs, tokenPRF: k.tokenPRF, tokenKeyID: id,
-		addrChain: k.addrChain, addrLive: k.addrLive, indexState: indexState{indexKeys: k.indexKeys}}, nil
+		addrChain: k.addrChain, addrLive: k.addrLive, indexState: indexState{indexKeys: k.indexKeys}, vaultKey: k.vaultKey}, nil
 }
 
 // String never reveals key material.
@@ -167,6 +175,7 @@ type Bundle struct {
 	addr             *keyset.Handle // optional (global bundles): the re-addressing chain
 	addrLive         uint32         // with addr: the oldest live generation
 	index            []IndexKey     // optional (global bundles): index root keys, oldest first
+	vault            []byte         // optional (global bundles): the vault key (vault.go)
 }
 
 // ErrCorrupt reports a serialized bundle that cannot be parsed. Since the
@@ -198,7 +207,7 @@ func New() (*Bundle, error) {
 
 // NewGlobal generates a global bundle: New's keysets, a TOKEN keyset for
 // global tokens, independent of the PRF that addresses records, and
-// version 1 of the index root key.
+// version 1 of the index root key, and a vault key.
 func NewGlobal() (*Bundle, error) {
 	b, err := New()
 	if err != nil {
@@ -208,6 +217,9 @@ func NewGlobal() (*Bundle, error) {
 		return nil, err
 	}
 	if _, err := b.RotateIndexKey(0); err != nil {
+		return nil, err
+	}
+	if err := b.AddVaultKey(); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -275,6 +287,9 @@ func (b *Bundle) Marshal() ([]byte, error) {
 	if len(b.index) > 0 {
 		count++ // INDEX
 	}
+	if b.vault != nil {
+		count++ // VAULT
+	}
 	out.WriteByte(byte(count))
 	for _, part := range parts {
 		var ks bytes.Buffer
@@ -294,6 +309,11 @@ func (b *Bundle) Marshal() ([]byte, error) {
 		part := appendIndexPart(make([]byte, 0, len(b.index)*indexEntrySize), b.index)
 		out.Write(part)
 		Zero(part)
+	}
+	if b.vault != nil {
+		out.WriteByte('v')
+		out.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b.vault))))
+		out.Write(b.vault)
 	}
 	if b.addr != nil {
 		out.WriteByte('g')
@@ -330,6 +350,17 @@ func Parse(data []byte) (*Bundle, error) {
 				return nil, fmt.Errorf("%w: bad generation part", ErrCorrupt)
 			}
 			gen, rest = rest[:4], rest[4:]
+			continue
+		}
+		if purpose == 'v' {
+			if b.vault != nil {
+				return nil, fmt.Errorf("%w: purpose 'v' twice", ErrCorrupt)
+			}
+			key, err := parseVaultPart(rest[:n])
+			if err != nil {
+				return nil, err
+			}
+			b.vault, rest = key, rest[n:]
 			continue
 		}
 		if purpose == 'i' {
@@ -403,6 +434,9 @@ func (b *Bundle) Keys() (*Keys, error) {
 	k := &Keys{AEAD: a, DAEAD: d, PRF: p, KeyIDs: b.KeyIDs()}
 	for _, ik := range b.index {
 		k.indexKeys = append(k.indexKeys, IndexKey{Version: ik.Version, ActiveAt: ik.ActiveAt, Key: slices.Clone(ik.Key)})
+	}
+	if b.vault != nil {
+		k.vaultKey = slices.Clone(b.vault)
 	}
 	if b.token != nil {
 		if k.tokenPRF, err = prf.NewPRFSet(b.token); err != nil {
