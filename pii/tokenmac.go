@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"github.com/fieldcrypt/fieldcrypt/vaulttoken"
 	"reflect"
 )
 
@@ -216,7 +217,7 @@ func UnauthenticatedFields[T any]() ([]string, error) {
 			if f.inline {
 				p = path
 			}
-			if f.token != "" && !f.hasMAC {
+			if f.token != "" && !f.hasMAC && !vaultAuthenticated(&f) {
 				out = append(out, p)
 			}
 			for n := f.node; n != nil; n = n.elem {
@@ -229,4 +230,13 @@ func UnauthenticatedFields[T any]() ([]string, error) {
 	}
 	walk(rp.st, rp.st.name)
 	return out, nil
+}
+
+// vaultAuthenticated reports whether every value of token field f is a
+// vaulted token whose mapping is bound to its subject and field: an altered
+// or copied token then finds no mapping and fails to open, as a MAC would
+// make it. survive mappings are shared by every subject, so not.
+func vaultAuthenticated(f *fieldPlan) bool {
+	v := f.vault
+	return v != nil && v.enabled && !v.survive && (v.always || !vaulttoken.FF1Capable(f.token))
 }

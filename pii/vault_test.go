@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -641,3 +642,24 @@ func TestVaultNeedsTokenVault(t *testing.T) {
 
 // plainStore hides every optional interface of its store.
 type plainStore struct{ keystore.Store }
+
+// TestVaultFieldsAreAuthenticated: a field whose every value is vaulted
+// (vault=always, or a vault-only format) is not listed by
+// UnauthenticatedFields: a copied or altered token finds no mapping. A
+// field that may use FF1, and a survive field, still are.
+func TestVaultFieldsAreAuthenticated(t *testing.T) {
+	type vaultAuth struct {
+		ID     string `pii:"subject"`
+		PIN    string `pii:"token,format=digits,vault=always"`
+		Born   string `pii:"token,format=date,vault"`
+		Small  string `pii:"token,format=digits,vault"`
+		Shared string `pii:"token,format=text,vault=always,convergent,scope=global,survive"`
+	}
+	got, err := pii.UnauthenticatedFields[vaultAuth]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"vaultAuth.Small", "vaultAuth.Shared"}; !slices.Equal(got, want) {
+		t.Errorf("UnauthenticatedFields = %v, want %v", got, want)
+	}
+}
