@@ -77,6 +77,17 @@
 //	                                     (even for scope=global), scope, record and name. SSN then
 //	                                     uses the version 2 tweak (with the scope): existing
 //	                                     tokens of SSN do not open until re-sealed (see below).
+//	`pii:"token,format=digits,vault"`   FF1 where the value's domain allows it (6 digits and up);
+//	                                     smaller values get a random token of the same shape, kept
+//	                                     in the key store's token vault (see "Vaulted tokens").
+//	`pii:"token,format=date,vault,convergent"`
+//	                                     Always vaulted (also postcode-us|uk|de|nl|ca, text: formats
+//	                                     FF1 has no domain for); convergent: equal values of the
+//	                                     subject get equal tokens (LookupToken finds them).
+//	`pii:"token,format=digits,vault=always,ttl=720h"`
+//	                                     Every value vaulted; mappings expire (ExpireTokens).
+//	`pii:"token,format=text,vault=always,convergent,scope=global,survive"`
+//	                                     Shared across subjects, and outlives Forget (SurvivingFields).
 //	EmailIdx string `pii:"index=Email,transform=trim+fold"`
 //	                                     A blind index of the protected sibling field Email (see
 //	                                     "Search"): Seal fills it with a keyed, truncated hash of
@@ -270,8 +281,8 @@
 //
 // Token values that are too small a domain for FF1 (fewer than 6 digits
 // left to encipher, an email local part like "ada") fail Seal with an error
-// wrapping tokenize.ErrInvalidValue: such values need vaulted tokens, which
-// this release does not provide. Migration mode cannot tell tokens from
+// wrapping tokenize.ErrInvalidValue, unless the field has the vault option.
+// Migration mode cannot tell tokens from
 // plaintext (they share a format), except for pan (real card numbers pass
 // the Luhn check, tokens never do): Open in migration mode fails with
 // ErrAmbiguousToken on other token fields.
@@ -386,6 +397,29 @@
 // for that reason; Reindex clears the index fields of forgotten subjects.
 // A scope=subject index cannot be computed once the subject is forgotten
 // (SubjectIndexTerms fails with ErrForgotten) and is not listed.
+//
+// # Vaulted tokens
+//
+// A token field with `vault` keeps FF1 where the value's domain allows it
+// and gives every other value (a 4-digit PIN, a short email local part) a
+// random token of the same shape; `vault=always` vaults every value, and
+// the formats date, postcode-us, postcode-uk, postcode-de, postcode-nl,
+// postcode-ca and text exist only vaulted. A vaulted token reveals nothing
+// of its value: the key store's token vault (keystore.TokenVault) maps it to
+// the value sealed under the subject's key and bound to subject, field,
+// length and token, so an altered or copied token finds no mapping, and
+// Forget removes the subject's mappings in the erasing step (Receipt.Tokens
+// counts them). Open tells vaulted from FF1 tokens by shape alone. SealAll,
+// OpenAll and OpenEach resolve vaulted tokens in one store round trip per
+// batch. convergent gives equal values of one subject (or, with
+// scope=global, of everyone) equal tokens through a keyed index of the
+// value, and LookupToken returns a value's token without creating one.
+// survive (scope=global only) keeps a mapping after Forget, sealed under a
+// global key: SurvivingFields lists such fields. ttl= expires mappings
+// (ExpireTokens removes them). TokenPlan says which values of each field
+// are vaulted. Each partition (a subject, or the global scope, per field and
+// length) refuses new tokens with ErrTokenSpaceFull once it holds 1/16 of
+// the shape's token space: 625 four-digit PINs per subject, 4,565 dates.
 //
 // # Typed values
 //
