@@ -97,6 +97,7 @@ var commands = []command{
 	{"consent", "withdraw", "record the withdrawal of a subject's consent (--purpose, --actor)", cmdConsentWithdraw},
 	{"consent", "show", "list the purposes a subject consents to now", cmdConsentShow},
 	{"consent", "history", "list every grant and withdrawal recorded for a subject", cmdConsentHistory},
+	{"datamap", "show", "render the data map an application wrote (pii.WriteDataMap) as JSON or --markdown; warnings to stderr (--strict)", cmdDataMap},
 	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 
