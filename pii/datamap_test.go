@@ -35,44 +35,44 @@ type DMAudit struct {
 }
 
 type DMCustomerV1 struct {
-	_         struct{} `pii:"scope=dm_customer"`
-	ID        string   `pii:"subject"`
-	Order     string   `pii:"record"`
-	Email     string   `pii:"encrypt,bind=subject"`
-	EmailIdx  string   `pii:"index=Email,transform=trim+fold,bits=16"`
-	SSN       string   `pii:"token,format=ssn"`
-	Card      string   `pii:"token,format=pan,scope=global"`
-	CardMAC   string   `pii:"tokenmac=Card"`
-	Born      pii.Sealed[time.Time]
-	Home      DMAddress
-	Phones    []string          `pii:"encrypt,bindindex"`
-	Notes     map[string]string `pii:"encrypt"`
-	Phone     string            `json:"phone_number"` // WARNING
-	ClientIP  string            // WARNING
-	Internal  string            `pii:"-" json:"email"` // looked at: not flagged
-	Plan      string            // not personal
+	_        struct{} `pii:"scope=dm_customer"`
+	ID       string   `pii:"subject"`
+	Order    string   `pii:"record"`
+	Email    string   `pii:"encrypt,bind=subject"`
+	EmailIdx string   `pii:"index=Email,transform=trim+fold,bits=16"`
+	SSN      string   `pii:"token,format=ssn"`
+	Card     string   `pii:"token,format=pan,scope=global"`
+	CardMAC  string   `pii:"tokenmac=Card"`
+	Born     pii.Sealed[time.Time]
+	Home     DMAddress
+	Phones   []string          `pii:"encrypt,bindindex"`
+	Notes    map[string]string `pii:"encrypt"`
+	Phone    string            `json:"phone_number"` // WARNING
+	ClientIP string            // WARNING
+	Internal string            `pii:"-" json:"email"` // looked at: not flagged
+	Plan     string            // not personal
 	*DMAudit
 }
 
 type DMCustomerV2 struct {
-	_         struct{} `pii:"scope=dm_customer"`
-	ID        string   `pii:"subject"`
-	Order     string   `pii:"record"`
-	Email     string   `pii:"encrypt,bind=subject"`
-	EmailIdx  string   `pii:"index=Email,transform=trim+fold,bits=16"`
-	SSN       string   `pii:"token,format=ssn"`
-	Card      string   `pii:"token,format=pan,scope=global"`
-	CardMAC   string   `pii:"tokenmac=Card"`
-	Born      pii.Sealed[time.Time]
-	Home      DMAddress
-	Work      *DMAddress // new
-	Phones    []string          `pii:"encrypt,bindindex"`
-	Notes     map[string]string `pii:"encrypt"`
-	Phone     string            `json:"phone_number" pii:"encrypt"` // fixed
-	PhoneIdx  []byte            `pii:"index=Phone+Email,transform=digits|fold,bits=24,scope=subject,slow=m64+t1+p1"`
-	ClientIP  string            // WARNING
-	Internal  string            `pii:"-" json:"email"`
-	Plan      string
+	_        struct{} `pii:"scope=dm_customer"`
+	ID       string   `pii:"subject"`
+	Order    string   `pii:"record"`
+	Email    string   `pii:"encrypt,bind=subject"`
+	EmailIdx string   `pii:"index=Email,transform=trim+fold,bits=16"`
+	SSN      string   `pii:"token,format=ssn"`
+	Card     string   `pii:"token,format=pan,scope=global"`
+	CardMAC  string   `pii:"tokenmac=Card"`
+	Born     pii.Sealed[time.Time]
+	Home     DMAddress
+	Work     *DMAddress        // new
+	Phones   []string          `pii:"encrypt,bindindex"`
+	Notes    map[string]string `pii:"encrypt"`
+	Phone    string            `json:"phone_number" pii:"encrypt"` // fixed
+	PhoneIdx []byte            `pii:"index=Phone+Email,transform=digits|fold,bits=24,scope=subject,slow=m64+t1+p1"`
+	ClientIP string            // WARNING
+	Internal string            `pii:"-" json:"email"`
+	Plan     string
 	*DMAudit
 }
 
