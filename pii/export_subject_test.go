@@ -18,8 +18,8 @@ import (
 )
 
 type EXOrder struct {
-	Customer string   `pii:"subject"`
-	Number   string   `pii:"record"`
+	Customer string `pii:"subject"`
+	Number   string `pii:"record"`
 	Ship     DMAddress
 	Items    []string `pii:"encrypt"`
 }
