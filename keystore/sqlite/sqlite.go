@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path/filepath"
 	"os"
 	"strconv"
 	"strings"
@@ -53,8 +54,9 @@ import (
 // Store is a keystore.Store in an SQLite database. It is safe for concurrent
 // use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	now  func() time.Time
+	path string // absolute: the key of the sweep lock (sweep.go)
 }
 
 var _ keystore.Store = (*Store)(nil)
@@ -209,7 +211,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
 	}
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, path: path}
+	if abs, err := filepath.Abs(path); err == nil {
+		s.path = abs
+	}
 	if err := s.checkSettings(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)

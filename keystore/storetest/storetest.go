@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"ReaddressMovesRights", plain(testReaddressMovesRights)},
 		{"ReaddressRightsOnly", plain(testReaddressRightsOnly)},
 		{"ReaddressHeldTombstone", plain(testReaddressHeldTombstone)},
+		{"SweepLock", plain(testSweepLock)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {
