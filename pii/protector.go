@@ -27,6 +27,8 @@ type Protector struct {
 
 	requireRecordBinding bool // WithRecordBindingRequired (binding.go)
 	maxValueSize         int  // 0: DefaultMaxValueSize
+
+	sweeper *sweeper // WithRetentionSweep (sweep.go); nil without
 }
 
 // Defaults of the options.
@@ -58,6 +60,7 @@ type config struct {
 	maxBundle       int
 	tokenKey        uint32
 	indexDelay      *time.Duration // WithIndexKeyActivationDelay; nil: cacheTTL + IndexKeyClockSkew
+	sweep           *SweepConfig   // WithRetentionSweep (sweep.go)
 }
 
 // Option configures a Protector.
@@ -269,14 +272,18 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if hasWatcher {
 		p.watch(watcher)
 	}
+	if c.sweep != nil {
+		p.startSweep(*c.sweep)
+	}
 	return p, nil
 }
 
-// Close stops the Protector's background work: with a key store that
-// announces erasures (keystore/postgres), the goroutine that listens for
-// them. A Protector on other stores has none, and Close does nothing. Do
-// not use a Protector after Close.
+// Close stops the Protector's background work: the retention sweep
+// (WithRetentionSweep) and, with a key store that announces erasures
+// (keystore/postgres), the goroutine that listens for them. Without
+// either, Close does nothing. Do not use a Protector after Close.
 func (p *Protector) Close() {
+	p.stopSweep()
 	if p.stopWatch != nil {
 		p.stopWatch()
 		<-p.watchDone
