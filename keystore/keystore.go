@@ -16,7 +16,8 @@
 // for the rotation of the addressing key), and the records of data-subject
 // rights: Holder (legal holds, which Delete and DeleteExpired respect in
 // the deleting step), RequestLog (erasure requests) and ConsentStore
-// (consent, with its history). These are optional sibling interfaces,
+// (consent, with its history), and SweepLocker (one retention sweep at a
+// time). These are optional sibling interfaces,
 // found by type assertion, so that other Store implementations keep
 // compiling.
 package keystore
