@@ -24,12 +24,21 @@ func TestRetentionSweepThreeInstancesPostgres(t *testing.T) {
 	var stores []*postgres.Store
 	var ps []*Protector
 	runs := make(chan SweepRun, 1000)
+	var unlock func()
 	for i := range 3 {
 		s, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(s.Close)
+		if i == 0 {
+			// Instance 0 holds the lock from the start: the others skip,
+			// whatever they try, however long the setup takes.
+			var ok bool
+			if unlock, ok, err = s.TryLockSweep(ctx); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
 		var opts []Option
 		if i > 0 { // instances 1 and 2 sweep in the background
 			opts = append(opts, WithRetentionSweepConfig(SweepConfig{Every: time.Second, OnRun: func(r SweepRun) { runs <- r }}), WithBatchSize(10))
@@ -41,12 +50,7 @@ func TestRetentionSweepThreeInstancesPostgres(t *testing.T) {
 		t.Cleanup(p.Close)
 		stores, ps = append(stores, s), append(ps, p)
 	}
-	// Instance 0 holds the lock: the others skip, whatever they try.
 	ids := expiredSubjects(t, ps[0], 60)
-	unlock, ok, err := stores[0].TryLockSweep(ctx)
-	if !ok || err != nil {
-		t.Fatal(ok, err)
-	}
 	for _, p := range ps[1:] {
 		if r := p.RunRetentionSweep(ctx); !r.Skipped {
 			t.Errorf("run while another instance holds the lock: %+v", r)
