@@ -16,8 +16,9 @@
 // for the rotation of the addressing key), and the records of data-subject
 // rights: Holder (legal holds, which Delete and DeleteExpired respect in
 // the deleting step), RequestLog (erasure requests) and ConsentStore
-// (consent, with its history), and TokenVault (vaulted tokens, removed
-// with their owner's keys in the erasing step). These are optional sibling interfaces,
+// (consent, with its history), TokenVault (vaulted tokens, removed with
+// their owner's keys in the erasing step) and SweepLocker (one retention
+// sweep at a time). These are optional sibling interfaces,
 // found by type assertion, so that other Store implementations keep
 // compiling.
 package keystore
@@ -280,4 +281,24 @@ func (rec Record) Clone() Record {
 	rec.Wrapped = append([]byte(nil), rec.Wrapped...)
 	rec.KeyIDs = append([]uint32(nil), rec.KeyIDs...)
 	return rec
+}
+
+// SweepLocker is implemented by stores that let one process at a time run
+// the retention sweep (pii.WithRetentionSweep), so that instances sharing
+// the store do not all scan and erase the same records. The lock saves
+// work; it is not what makes sweeps safe: each record is erased by
+// DeleteExpired in a step of its own, which re-checks the deadline and the
+// legal holds, so overlapping sweeps erase every record once.
+//
+// keystore/postgres takes a session-level advisory lock on a connection
+// held for the sweep: across every process sharing the database, and
+// released by the server if the process dies. keystore/sqlite and
+// keystore/memory lock within the process only (every Store of one SQLite
+// file in the process shares the lock); sweeps in several processes on one
+// SQLite file may overlap, safely.
+type SweepLocker interface {
+	// TryLockSweep takes the sweep lock if no one holds it, without
+	// waiting: ok reports whether it did. unlock (non-nil when ok)
+	// releases it; call it once.
+	TryLockSweep(ctx context.Context) (unlock func(), ok bool, err error)
 }

@@ -32,7 +32,8 @@ type Protector struct {
 	auditor   audit.Auditor // WithAuditor (audit.go); nil: none
 	auditRefs refCache      // audit.go
 
-	pur *purposeConfig // WithPurposes, WithPolicy (purpose.go); nil: none
+	pur     *purposeConfig // WithPurposes, WithPolicy (purpose.go); nil: none
+	sweeper *sweeper       // WithRetentionSweep (sweep.go); nil without
 }
 
 // Defaults of the options.
@@ -70,7 +71,8 @@ type config struct {
 
 	purposes        []Purpose // purpose.go
 	purposeRequired *bool
-	policy          Policy // policy.go
+	policy          Policy       // policy.go
+	sweep           *SweepConfig // WithRetentionSweep (sweep.go)
 }
 
 // Option configures a Protector.
@@ -294,14 +296,18 @@ func New(ctx context.Context, kek kms.KEK, store keystore.Store, opts ...Option)
 	if hasWatcher {
 		p.watch(watcher)
 	}
+	if c.sweep != nil {
+		p.startSweep(*c.sweep)
+	}
 	return p, nil
 }
 
-// Close stops the Protector's background work: with a key store that
-// announces erasures (keystore/postgres), the goroutine that listens for
-// them. A Protector on other stores has none, and Close does nothing. Do
-// not use a Protector after Close.
+// Close stops the Protector's background work: the retention sweep
+// (WithRetentionSweep) and, with a key store that announces erasures
+// (keystore/postgres), the goroutine that listens for them. Without
+// either, Close does nothing. Do not use a Protector after Close.
 func (p *Protector) Close() {
+	p.stopSweep()
 	if p.stopWatch != nil {
 		p.stopWatch()
 		<-p.watchDone

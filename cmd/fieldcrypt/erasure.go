@@ -65,7 +65,7 @@ func readSubject(arg string, in io.Reader) (string, error) {
 
 func cmdVerifyErased(ctx context.Context, args []string, std stdio) error {
 	f := newFlags("keys verify-erased", std)
-	kekSpec := f.kekFlag("the KEK: local:PATH or vault:MOUNT/KEY; needed to recompute the subject's keyed hash")
+	kekSpec := f.kekFlag("the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...; needed to recompute the subject's keyed hash")
 	f.positional = 1
 	if err := f.parse(args); err != nil {
 		return err
@@ -131,7 +131,7 @@ func (l tombstoneLine) tombstone() keystore.Tombstone {
 
 func cmdExportTombstones(ctx context.Context, args []string, std stdio) error {
 	f := newFlags("keys export-tombstones", std)
-	kekSpec := f.kekFlag("the KEK: local:PATH or vault:MOUNT/KEY; needed to authenticate every line")
+	kekSpec := f.kekFlag("the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...; needed to authenticate every line")
 	path := f.String("out", "", "write to this file (replaced only once complete) instead of standard output")
 	s, closeStore, err := f.parseAndOpen(ctx, args)
 	if err != nil {

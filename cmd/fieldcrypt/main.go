@@ -89,6 +89,8 @@ var commands = []command{
 	{"keys", "reapply-tombstones", "after restoring a backup: erase again every key that came back (--dry-run, --yes)", cmdReapplyTombstones},
 	{"keys", "vacuum", "PostgreSQL: remove erased keys' dead rows from the table files (VACUUM)", cmdVacuum},
 	{"keys", "readdress", "after a leak of the addressing key: --rotate, then move every record to its new address (resumable, --dry-run)", cmdReaddress},
+	{"keys", "rotate-subject", "after a leak of one subject's keys: a new encryption key for Seal (then re-seal with pii.Backfill)", cmdRotateSubject},
+	{"keys", "rotate-token-key", "after a leak of the global token key: a new one (--yes; then re-tokenize scope=global tokens)", cmdRotateTokenKey},
 	{"keys", "forget", "erase a subject for a request (--ticket, --by); refuses a subject under legal hold (exit 3)", cmdForget},
 	{"keys", "hold", "place a legal hold on a subject (--reference, --by): no erasure, no expiry until released", cmdHold},
 	{"keys", "release", "lift a legal hold (--reference, --by)", cmdRelease},
@@ -99,6 +101,9 @@ var commands = []command{
 	{"consent", "history", "list every grant and withdrawal recorded for a subject", cmdConsentHistory},
 	{"audit", "verify", "check the tamper-evident audit trail: an edited, deleted or reordered row fails with its row number (--anchor SEQ:HEXMAC)", cmdAuditVerify},
 	{"audit", "head", "verify the audit trail and print its head (SEQ:HEXMAC), to keep outside the database for audit verify --anchor", cmdAuditHead},
+	{"datamap", "show", "render the data map an application wrote (pii.WriteDataMap) as JSON or --markdown; warnings to stderr (--strict)", cmdDataMap},
+	{"index", "rotate-key", "after a leak of the global index key: a new version, written after --activation-delay", cmdIndexRotateKey},
+	{"index", "status", "list the global index key's versions and which one Seal writes", cmdIndexStatus},
 	{"index", "plan", "recommend blind-index bits for N rows and D distinct values, and say what the index leaks (no store)", cmdIndexPlan},
 }
 

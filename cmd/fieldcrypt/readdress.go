@@ -14,7 +14,7 @@ import (
 // checks) a re-addressing already started.
 func cmdReaddress(ctx context.Context, args []string, std stdio) error {
 	f := newFlags("keys readdress", std)
-	kekSpec := f.kekFlag("the KEK: local:PATH or vault:MOUNT/KEY")
+	kekSpec := f.kekFlag("the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...")
 	batch := f.batchFlag(500, "records read per store call")
 	rotate := f.Bool("rotate", false, "first add a new addressing key (after a leak of the current one)")
 	dryRun := f.Bool("dry-run", false, "count what would be moved; change nothing")

@@ -129,7 +129,7 @@ func planReapply(ctx context.Context, s keystore.Store, fromFile []keystore.Tomb
 func cmdReapplyTombstones(ctx context.Context, args []string, std stdio) error {
 	f := newFlags("keys reapply-tombstones", std)
 	from := f.String("from", "", "also reapply the tombstones in this file (from export-tombstones)")
-	kekSpec := f.kekFlag("the KEK: local:PATH or vault:MOUNT/KEY; needed to check the file's MACs")
+	kekSpec := f.kekFlag("the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...; needed to check the file's MACs")
 	dryRun := f.Bool("dry-run", false, "say what would be done (how many live keys would be erased), change nothing")
 	yes := f.Bool("yes", false, "erase the live keys that came back (required when there are any)")
 	unauthenticated := f.Bool("unauthenticated", false, "accept a file without MACs (an export from an older fieldcrypt): DANGEROUS, anyone who could write the file chooses what is erased")

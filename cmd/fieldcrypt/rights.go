@@ -56,7 +56,7 @@ func subjectCommand(ctx context.Context, f *flags, args []string, std stdio, che
 	return fn(p, s, subject)
 }
 
-const kekUsage = "the KEK: local:PATH or vault:MOUNT/KEY; needed to compute the subject's record ID"
+const kekUsage = "the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...; needed to compute the subject's record ID"
 
 func cmdForget(ctx context.Context, args []string, std stdio) error {
 	f := newFlags("keys forget", std)

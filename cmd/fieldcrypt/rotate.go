@@ -181,8 +181,8 @@ func rewrap(ctx context.Context, k *vault.KEK, reqs []kms.Request) ([]kms.Result
 func cmdMigrateKEK(ctx context.Context, args []string, std stdio) error {
 	out, errOut := std.out, std.err
 	f := newFlags("keys migrate", std)
-	fromSpec := f.String("from", "", "the KEK the keys are wrapped by now: local:PATH or vault:MOUNT/KEY")
-	toSpec := f.String("to", "", "the KEK to wrap them with: local:PATH or vault:MOUNT/KEY")
+	fromSpec := f.String("from", "", "the KEK the keys are wrapped by now: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...")
+	toSpec := f.String("to", "", "the KEK to wrap them with: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...")
 	batch := f.batchFlag(250, "records per batch")
 	after := f.String("after", "", "resume after this record ID")
 	limit := f.limitFlag("stop after this many records")

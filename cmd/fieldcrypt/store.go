@@ -74,9 +74,13 @@ func storeError(spec string, err error) error {
 	return fmt.Errorf("store %s: %w", redactStore(spec), err)
 }
 
-// openKEK opens the KEK named by spec: local:PATH, or vault:MOUNT/KEY with
+// kekForms lists the KEK specs openKEK accepts, for messages.
+const kekForms = "local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K"
+
+// openKEK opens the KEK named by spec: local:PATH; vault:MOUNT/KEY with
 // the server and token from Vault's usual environment (VAULT_ADDR,
-// VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...).
+// VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...); awskms:ARN and
+// gcpkms:RESOURCE with each cloud's standard environment (cloudkek.go).
 func openKEK(ctx context.Context, spec string) (kms.KEK, error) {
 	switch {
 	case strings.HasPrefix(spec, "local:"):
@@ -98,10 +102,14 @@ func openKEK(ctx context.Context, spec string) (kms.KEK, error) {
 			derived, _ = sec.Data["derived"].(bool)
 		}
 		return vault.New(ctx, vault.Config{Client: client, Mount: mount, Key: key, Namespace: os.Getenv("VAULT_NAMESPACE"), Derived: derived})
+	case strings.HasPrefix(spec, "awskms:"):
+		return openAWSKMS(ctx, strings.TrimPrefix(spec, "awskms:"))
+	case strings.HasPrefix(spec, "gcpkms:"):
+		return openGCPKMS(ctx, strings.TrimPrefix(spec, "gcpkms:"))
 	case spec == "":
-		return nil, usagef("a KEK is required (--kek or $%s): local:PATH or vault:MOUNT/KEY", envKEK)
+		return nil, usagef("a KEK is required (--kek or $%s): %s", envKEK, kekForms)
 	}
-	return nil, usagef("unknown KEK %q: want local:PATH or vault:MOUNT/KEY", spec)
+	return nil, usagef("unknown KEK %q: want %s", spec, kekForms)
 }
 
 // closeKEK releases a KEK's resources (a Vault client's login renewal).

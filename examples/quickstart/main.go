@@ -21,6 +21,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/fieldcrypt/fieldcrypt/keystore/sqlite"
@@ -118,18 +119,57 @@ func run(ctx context.Context, dir string) error {
 	fmt.Println("3. After reading the row back, p.Open(ctx, &c) gives the original:")
 	printJSON(c)
 
+	// The data map: what personal data the model holds and how it is
+	// protected, from the same tags Seal follows. An application writes it
+	// as JSON (pii.WriteDataMap) for `fieldcrypt datamap show --from`.
+	dm, err := p.DataMap(reflect.TypeFor[Customer]())
+	if err != nil {
+		return err
+	}
+	mapFile := filepath.Join(dir, "datamap.json")
+	f, err := os.Create(mapFile)
+	if err != nil {
+		return err
+	}
+	if err := dm.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Println("4. The data map of the model, p.DataMap(reflect.TypeFor[Customer]()), as Markdown:")
+	fmt.Println("   (also written as JSON to " + mapFile + "; render it with")
+	fmt.Println("   fieldcrypt datamap show --from " + mapFile + " --markdown)")
+	fmt.Println()
+	for _, l := range strings.Split(strings.TrimSpace(dm.Markdown()), "\n") {
+		fmt.Println("   " + l)
+	}
+	fmt.Println()
+
+	// Subject access: the customer asks for their data. The application
+	// fetches their rows (here: the stored one) and exports them opened.
+	exp, err := p.ExportSubject(ctx, c.ID, stored)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("5. The customer asks for a copy of their data: p.ExportSubject(ctx, %q, stored)\n", c.ID)
+	fmt.Println("   gives one machine-readable export (the stored row is not changed):")
+	exp.GeneratedAt = exp.GeneratedAt.Truncate(1e9)
+	printJSON(exp)
+
 	receipt, err := p.Forget(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("4. The customer asks to be erased: p.Forget(ctx, %q)\n", c.ID)
+	fmt.Printf("6. The customer asks to be erased: p.Forget(ctx, %q)\n", c.ID)
 	fmt.Printf("   receipt: subject %s…, %d keys destroyed, at %s\n",
 		receipt.Subject[:12], len(receipt.KeyIDs), receipt.ErasedAt.Format("2006-01-02 15:04:05 MST"))
 	fmt.Println("   The receipt holds a keyed hash of the customer ID, never the ID itself.")
 	fmt.Println()
 
 	err = p.Open(ctx, &stored)
-	fmt.Println("5. Opening the stored row again:")
+	fmt.Println("7. Opening the stored row again:")
 	fmt.Printf("   error: %v\n", err)
 	fmt.Printf("   errors.Is(err, pii.ErrForgotten) = %v\n", errors.Is(err, pii.ErrForgotten))
 	if !errors.Is(err, pii.ErrForgotten) {

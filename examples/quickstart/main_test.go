@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fieldcrypt/fieldcrypt/pii"
 )
 
 // TestQuickstartRuns keeps the README's first command working: the program
@@ -24,6 +26,15 @@ func TestQuickstartRuns(t *testing.T) {
 		if err := run_(t, dir); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
+	}
+	// The data map it wrote is what fieldcrypt datamap show reads.
+	f, err := os.Open(filepath.Join(dir, "datamap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if m, err := pii.ReadDataMap(f); err != nil || len(m.Types) != 1 || len(m.Types[0].Fields) != 5 || len(m.Warnings) != 0 {
+		t.Errorf("datamap.json: %+v, %v", m, err)
 	}
 	info, err := os.Stat(filepath.Join(dir, "kek.json"))
 	if err != nil || info.Mode().Perm() != 0o600 {

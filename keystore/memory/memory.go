@@ -21,6 +21,7 @@ type Store struct {
 	tombstones map[string]keystore.Tombstone
 	receipts   []keystore.Receipt
 	now        func() time.Time
+	sweepMu    sync.Mutex // TryLockSweep (sweep.go)
 
 	// Rights (rights.go).
 	holds          map[string]map[string]keystore.Hold // ID, reference

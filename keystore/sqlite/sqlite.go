@@ -50,6 +50,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -63,8 +64,9 @@ import (
 // Store is a keystore.Store in an SQLite database. It is safe for concurrent
 // use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	now  func() time.Time
+	path string // absolute: the key of the sweep lock (sweep.go)
 }
 
 var _ keystore.Store = (*Store)(nil)
@@ -254,7 +256,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)
 	}
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, path: path}
+	if abs, err := filepath.Abs(path); err == nil {
+		s.path = abs
+	}
 	if err := s.checkSettings(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("keystore/sqlite: open %s: %w", path, err)

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"TokenReaddress", plain(testTokenReaddress)},
 		{"TokenExpiry", plain(testTokenExpiry)},
 		{"TokenPutRace", plain(testTokenPutRace)},
+		{"SweepLock", plain(testSweepLock)},
 	}
 	known := map[string]bool{}
 	for _, tc := range tests {
