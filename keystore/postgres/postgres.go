@@ -711,6 +711,13 @@ func (s *Store) fail(op string, err error) error {
 	case errors.Is(err, keystore.ErrTombstoned), errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrConflict):
 		return err
 	}
+	if transient(err) { // unavailable.go
+		return &unavailable{err: s.describe(op, err)}
+	}
+	return s.describe(op, err)
+}
+
+func (s *Store) describe(op string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// The server's message may quote values (a key ID at worst; never
