@@ -34,7 +34,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,7 +68,6 @@ type Cluster struct {
 	bin       string
 	unsealKey string
 	http      *http.Client
-	mu        sync.Mutex
 }
 
 // Bin returns the vault binary: VAULT_BIN, or vault on PATH, or "".

@@ -86,10 +86,11 @@ func TestHAActiveNodeKilledMidSealAll(t *testing.T) {
 	defer kek.Close()
 
 	const subjects, batch = 10000, 1000
-	var killed time.Time
+	killedAt := make(chan time.Time, 1)
 	wrap := &killAt{Batcher: kek, n: 3*batch/pii.DefaultBatchSize + 2, fn: func() {
-		killed = time.Now()
+		at := time.Now()
 		c.Kill(active)
+		killedAt <- at
 	}}
 	store := memory.New()
 	p, err := pii.New(ctx, wrap, store)
@@ -143,8 +144,11 @@ func TestHAActiveNodeKilledMidSealAll(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(began)
-	if killed.IsZero() {
-		t.Fatal("the active node was never killed")
+	var killed time.Time
+	select {
+	case killed = <-killedAt:
+	default:
+		t.Fatal("the active node was never killed, or not before the run ended")
 	}
 	if c.Nodes[active].Running() {
 		t.Fatal("the killed node is still running")
