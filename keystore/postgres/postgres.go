@@ -23,6 +23,13 @@
 // session of its own: a transaction-pooling connection pooler (PgBouncer in
 // transaction mode) cannot carry it.
 //
+// A connection the server refused or ended (a restart, a crash, a
+// failover; SQLSTATE class 08, 57P01-57P03, 53300, or no answer at all)
+// is reported as an error matching kms.ErrUnavailable, so kms.Retryable
+// reports true for it as for an unreachable KEK; the pool connects again
+// on the next call, and the first use of each pooled connection the
+// server ended fails once that way. Every operation is safe to retry.
+//
 // The store also keeps legal holds, the erasure request log and consent
 // (keystore.Holder, RequestLog, ConsentStore; schema version 4). A hold is
 // checked by Delete, DeleteExpired and Readdress under the ID's advisory
@@ -711,6 +718,13 @@ func (s *Store) fail(op string, err error) error {
 	case errors.Is(err, keystore.ErrTombstoned), errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrConflict):
 		return err
 	}
+	if transient(err) { // unavailable.go
+		return &unavailable{err: s.describe(op, err)}
+	}
+	return s.describe(op, err)
+}
+
+func (s *Store) describe(op string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// The server's message may quote values (a key ID at worst; never

@@ -21,6 +21,24 @@
 // MaxRetryAfter). Nothing is ever written when Vault does not answer:
 // callers fail closed.
 //
+// # A Vault HA cluster
+//
+// Any unsealed node of a cluster serves Transit: a standby forwards the
+// request to the active node over the cluster port, or, when it cannot (or
+// the client sends X-Vault-No-Request-Forwarding), answers 307 with the
+// active node's api_addr, which vault/api follows once. What the KEK needs
+// is an address that stays up when a node goes down. Either put a load
+// balancer in front of the cluster (health check GET /v1/sys/health: 200
+// active, 429 standby; routing to unsealed standbys too is fine, they
+// forward) and give Config.Client its address, or list every node's
+// api_addr in Config.Addresses: the KEK then moves to the next address
+// after a retryable failure and stays with the one that answers. While a
+// new active node is elected (about two seconds with Raft's default
+// timing scaled down, longer with the production performance_multiplier
+// of 5) calls fail with kms.ErrUnavailable, retryable; nothing is written
+// by a call that failed, and a caller's retry completes once a node is
+// active again (TestHAActiveNodeKilledMidSealAll).
+//
 // When the caller's context ends (before Vault answers, while its answer is
 // read, or while the KEK waits to retry), the error wraps both
 // kms.ErrUnavailable and the context's error, and is not retryable. When
@@ -50,6 +68,17 @@ type Config struct {
 	// Client is a configured Vault client (address, TLS). Its token is used
 	// unless Login is set. Its own retries are turned off: the KEK retries.
 	Client *api.Client
+	// Addresses, if set, are the API addresses of the nodes of a Vault HA
+	// cluster (api_addr of each), used instead of Client's address: the KEK
+	// sends every request to one of them, and after a retryable failure
+	// (no answer, 5xx, 429, the client's timeout) moves to the next for the
+	// following attempt, staying with whichever answers. Any unsealed node
+	// serves Transit: a standby forwards the request to the active node (or
+	// redirects with 307, which the client follows once). Leave it empty
+	// behind a load balancer, which gives Client one address for the
+	// cluster. Each must be an http or https URL; Client's TLS settings
+	// apply to all.
+	Addresses []string
 	// Mount is where Transit is mounted; default "transit".
 	Mount string
 	// Key is the Transit key's name. Required.
@@ -80,6 +109,7 @@ type KEK struct {
 	id      string
 	retry   kms.RetryPolicy
 	derived bool
+	nodes   nodes // Config.Addresses (ha.go)
 
 	stop    context.CancelFunc
 	stopped sync.WaitGroup
@@ -106,9 +136,18 @@ func New(ctx context.Context, cfg Config) (*KEK, error) {
 	if mount == "" {
 		mount = "transit"
 	}
+	addrs, err := parseAddresses(cfg.Addresses)
+	if err != nil {
+		return nil, err
+	}
 	client, err := cfg.Client.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if len(addrs) > 0 {
+		if err := client.SetAddress(addrs[0].String()); err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
 	}
 	client.SetToken(cfg.Client.Token())
 	client.SetMaxRetries(0)
@@ -123,7 +162,7 @@ func New(ctx context.Context, cfg Config) (*KEK, error) {
 	if cfg.Namespace != "" {
 		id = "vault:" + strings.Trim(cfg.Namespace, "/") + "/" + mount + "/" + cfg.Key
 	}
-	k := &KEK{client: client, mount: mount, key: cfg.Key, id: id, retry: retry, derived: cfg.Derived, stop: func() {}}
+	k := &KEK{client: client, mount: mount, key: cfg.Key, id: id, retry: retry, derived: cfg.Derived, nodes: nodes{addrs: addrs}, stop: func() {}}
 	if cfg.Login != nil {
 		if err := k.startLogin(ctx, cfg.Login); err != nil {
 			return nil, err
@@ -297,7 +336,7 @@ func (k *KEK) batch(ctx context.Context, op string, reqs []kms.Request) ([]kms.R
 // call makes one request to Transit. It uses the raw client so that a
 // Retry-After header can be honoured.
 func (k *KEK) call(ctx context.Context, op string, body map[string]any) (*api.Secret, error) {
-	req := k.client.NewRequest(http.MethodPost, "/v1/"+k.mount+"/"+op+"/"+k.key)
+	req, node := k.request(http.MethodPost, "/v1/"+k.mount+"/"+op+"/"+k.key)
 	if err := req.SetJSONBody(body); err != nil {
 		return nil, kms.Classify(kms.ErrRefused, err)
 	}
@@ -313,11 +352,15 @@ func (k *KEK) call(ctx context.Context, op string, body map[string]any) (*api.Se
 				return secret, nil
 			}
 		}
-		return nil, classify(ctx, resp, err)
+		err = classify(ctx, resp, err)
+		k.failover(node, err)
+		return nil, err
 	}
 	secret, err := api.ParseSecret(resp.Body)
 	if err != nil || secret == nil {
-		return nil, unreadable(ctx, err)
+		err = unreadable(ctx, err)
+		k.failover(node, err)
+		return nil, err
 	}
 	return secret, nil
 }
@@ -399,17 +442,21 @@ func (k *KEK) GoString() string { return k.String() }
 func (k *KEK) LatestVersion(ctx context.Context) (int, error) {
 	var latest int
 	err := k.retry.Do(ctx, func(ctx context.Context) error {
-		req := k.client.NewRequest(http.MethodGet, "/v1/"+k.mount+"/keys/"+k.key)
+		req, node := k.request(http.MethodGet, "/v1/"+k.mount+"/keys/"+k.key)
 		resp, err := k.client.RawRequestWithContext(ctx, req)
 		if resp != nil {
 			defer resp.Body.Close()
 		}
 		if err != nil {
-			return classify(ctx, resp, err)
+			err = classify(ctx, resp, err)
+			k.failover(node, err)
+			return err
 		}
 		secret, err := api.ParseSecret(resp.Body)
 		if err != nil || secret == nil {
-			return unreadable(ctx, err)
+			err = unreadable(ctx, err)
+			k.failover(node, err)
+			return err
 		}
 		n, err := strconv.Atoi(fmt.Sprint(secret.Data["latest_version"]))
 		if err != nil {
