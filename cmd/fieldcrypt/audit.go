@@ -22,7 +22,7 @@ import (
 // shipped elsewhere): given back to audit verify with --anchor, a head
 // proves that no row up to it was rewritten and none cut off the end.
 
-const auditKEKUsage = "the KEK: local:PATH or vault:MOUNT/KEY; the audit chain's key is derived from the global keys"
+const auditKEKUsage = "the KEK: local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...; the audit chain's key is derived from the global keys"
 
 // anchors collects --anchor flags.
 type anchors []audit.Head

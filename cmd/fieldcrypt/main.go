@@ -17,13 +17,24 @@
 //	fieldcrypt keys requests             --store STORE [--late [--deadline 30d] [--now TIME]]
 //	fieldcrypt consent grant|withdraw    --store STORE --kek KEK --purpose P --actor WHO (SUBJECT | -)
 //	fieldcrypt consent show|history      --store STORE --kek KEK (SUBJECT | -)
+//	fieldcrypt keys rotate-subject       --store STORE --kek KEK (SUBJECT | -)
+//	fieldcrypt keys rotate-token-key     --store STORE --kek KEK [--yes]
 //	fieldcrypt index plan                --rows N [--distinct D] [--bits B] [--other BITS[:DISTINCT]]... [--slow] [--markdown]
+//	fieldcrypt index rotate-key          --store STORE --kek KEK [--activation-delay D]
+//	fieldcrypt index status              --store STORE --kek KEK
+//	fieldcrypt audit verify              --store STORE --kek KEK [--anchor SEQ:HEXMAC]...
+//	fieldcrypt audit head                --store STORE --kek KEK
+//	fieldcrypt datamap show              --from FILE.json|- [--markdown] [--strict]
 //
 // STORE is sqlite:PATH or a postgres:// (or postgresql://) URL; --store
 // defaults to $FIELDCRYPT_STORE, so that a database password need not be on
 // the command line (where ps and the shell history see it). KEK is
-// local:PATH (a kms/local key file) or vault:MOUNT/KEY (Vault Transit, with
-// VAULT_ADDR and VAULT_TOKEN from the environment); --kek defaults to
+// local:PATH (a kms/local key file), vault:MOUNT/KEY (Vault Transit, with
+// VAULT_ADDR and VAULT_TOKEN from the environment), awskms:ARN (AWS's
+// standard environment; AWS_ENDPOINT_URL_KMS is honoured) or
+// gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K (application
+// default credentials; FIELDCRYPT_GCPKMS_ENDPOINT, plaintext gRPC to a
+// loopback emulator only, for tests); --kek defaults to
 // $FIELDCRYPT_KEK. Results go to standard output, progress and errors to
 // standard error. Errors never show a password of the store.
 //
@@ -165,6 +176,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Every command except index plan takes --store STORE: sqlite:PATH or a postgres:// URL, by default")
 	fmt.Fprintln(w, "from $FIELDCRYPT_STORE (keep a database password out of argv and shell history).")
 	fmt.Fprintln(w, "Only keystore migrate creates a store; every other command refuses a missing one.")
-	fmt.Fprintln(w, "Commands that take --kek (local:PATH or vault:MOUNT/KEY) default to $FIELDCRYPT_KEK.")
+	fmt.Fprintln(w, "Commands that take --kek (local:PATH, vault:MOUNT/KEY, awskms:ARN or gcpkms:projects/...) default to $FIELDCRYPT_KEK.")
 	fmt.Fprintln(w, "Run fieldcrypt GROUP COMMAND -h for a command's flags.")
 }
