@@ -555,6 +555,19 @@
 // implements keystore.Holder / RequestLog / ConsentStore (the module's
 // memory, SQLite and PostgreSQL stores do).
 //
+// # Data map, access export, retention sweep
+//
+// DataMapOf (and Protector.DataMap, WriteDataMap) reports every personal
+// field of the given types from their plans — protection, binding, token
+// format and scope, blind indexes, Sealed kinds, what survives Forget,
+// retention — as JSON or Markdown, with warnings for unprotected fields
+// whose names look personal (PersonalWords). ExportSubject returns one
+// subject's records opened (on copies), field by field, with their consent,
+// holds and erasure requests, for an access or portability request; it
+// refuses a record of another subject (ErrOtherSubject) and holds no keys,
+// ciphertexts or index terms. WithRetentionSweep runs Expire in the
+// background; with keystore/postgres one instance sweeps at a time.
+//
 // # Logging
 //
 // LogValue renders a tagged struct for log/slog with every protected field
@@ -590,6 +603,13 @@
 // lags, with audit.FailClosed they fail; events are never dropped silently.
 // WithObserver reports key-cache hits and misses, KMS calls and erasures
 // (module telemetry/otelfc turns both into OpenTelemetry spans and metrics).
+//
+// # Retrying
+//
+// kms.ErrUnavailable — returned by every KEK backend for an outage or
+// throttling, and by keystore/postgres for a lost or refused connection —
+// is worth a retry; check kms.Retryable(err). A failed Seal or SealAll
+// changes nothing, so retrying it is safe.
 //
 // # Concurrency
 //
