@@ -17,7 +17,8 @@
 // rights: Holder (legal holds, which Delete and DeleteExpired respect in
 // the deleting step), RequestLog (erasure requests) and ConsentStore
 // (consent, with its history), and TokenVault (vaulted tokens, removed
-// with their owner's keys in the erasing step). These are optional sibling interfaces,
+// with their owner's keys in the erasing step), and BatchCreator (many
+// creations in one step: CreateMany). These are optional sibling interfaces,
 // found by type assertion, so that other Store implementations keep
 // compiling.
 package keystore
@@ -280,4 +281,57 @@ func (rec Record) Clone() Record {
 	rec.Wrapped = append([]byte(nil), rec.Wrapped...)
 	rec.KeyIDs = append([]uint32(nil), rec.KeyIDs...)
 	return rec
+}
+
+// CreateResult is the outcome of one record of CreateMany.
+type CreateResult struct {
+	// Stored is the record now stored under the ID (zero if Err is set).
+	Stored Record
+	// Created reports whether this call created it; false when another
+	// creator got there first (Stored is then the winner's record).
+	Created bool
+	// Err is ErrTombstoned if the ID was deleted; nil otherwise.
+	Err error
+}
+
+// BatchCreator is implemented by stores that create many records in one
+// step (one transaction, one durable commit) instead of one per record.
+// It is an optional sibling of Store, found by type assertion; use the
+// function CreateMany, which falls back to a loop of Create.
+type BatchCreator interface {
+	// CreateMany does what Create does for each of recs, in one atomic
+	// step, and returns one result per record, in order. A tombstoned ID
+	// gets a result with Err ErrTombstoned and does not stop the others;
+	// a record whose ID another caller (or an earlier record of recs)
+	// created first gets the existing record with Created false. If any
+	// record is invalid (Validate), or the step fails, CreateMany fails as
+	// a whole and creates nothing.
+	CreateMany(ctx context.Context, recs []Record) ([]CreateResult, error)
+}
+
+// CreateMany creates recs in s, in one step if s implements BatchCreator
+// and otherwise with one Create per record (then a failure part way leaves
+// the records before it created; each of them is a complete Create).
+func CreateMany(ctx context.Context, s Store, recs []Record) ([]CreateResult, error) {
+	if b, ok := s.(BatchCreator); ok {
+		return b.CreateMany(ctx, recs)
+	}
+	for _, rec := range recs {
+		if err := Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]CreateResult, len(recs))
+	for i, rec := range recs {
+		stored, created, err := s.Create(ctx, rec)
+		if errors.Is(err, ErrTombstoned) {
+			out[i] = CreateResult{Err: ErrTombstoned}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = CreateResult{Stored: stored, Created: created}
+	}
+	return out, nil
 }

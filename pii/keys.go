@@ -192,11 +192,22 @@ func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, erro
 // store1 stores a freshly wrapped bundle, or uses the winner's if another
 // creator got there first.
 func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bundle, wrapped []byte) (*subjectkey.Keys, error) {
+	stored, created, err := r.store.Create(ctx, r.newRecord(id, bundle, wrapped))
+	return r.stored(ctx, bundle, stored, created, err)
+}
+
+// newRecord is the key store record of a freshly wrapped bundle.
+func (r *keyring) newRecord(id string, bundle *subjectkey.Bundle, wrapped []byte) keystore.Record {
 	rec := keystore.Record{ID: id, KEKID: r.kek.ID(), Wrapped: wrapped, KeyIDs: bundle.KeyIDs()}
 	if r.retention > 0 && id != globalRecordID {
 		rec.RetainUntil = r.now().Add(r.retention)
 	}
-	stored, created, err := r.store.Create(ctx, rec)
+	return rec
+}
+
+// stored returns the keys of a Create's outcome: bundle's if this creator
+// won, the winner's (unwrapped from stored) if another got there first.
+func (r *keyring) stored(ctx context.Context, bundle *subjectkey.Bundle, stored keystore.Record, created bool, err error) (*subjectkey.Keys, error) {
 	if errors.Is(err, keystore.ErrTombstoned) {
 		return nil, ErrForgotten
 	}
@@ -419,13 +430,32 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		if err != nil {
 			return nil, fail(err)
 		}
+		// Store the chunk in one step (one transaction on SQLite and
+		// PostgreSQL), each record with its own tombstone check.
+		var recs []keystore.Record
+		var at []int // chunk index of each of recs
 		for i, p := range chunk {
 			if res[i].Err != nil {
 				out[p.subject] = settle(p.subject, p.ids, nil, fmt.Errorf("pii: wrap new subject key: %w", res[i].Err))
 				continue
 			}
-			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = settle(p.subject, p.ids, keys, err)
+			recs = append(recs, r.newRecord(p.id, bundles[i], res[i].Data))
+			at = append(at, i)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		created, err := keystore.CreateMany(ctx, r.store, recs)
+		for j, i := range at {
+			p := chunk[i]
+			var keys *subjectkey.Keys
+			var kerr error
+			if err != nil {
+				kerr = fmt.Errorf("pii: store new subject key: %w", err)
+			} else {
+				keys, kerr = r.stored(ctx, bundles[i], created[j].Stored, created[j].Created, created[j].Err)
+			}
+			out[p.subject] = settle(p.subject, p.ids, keys, kerr)
 		}
 	}
 	return out, nil

@@ -42,6 +42,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -67,7 +68,10 @@ type Store struct {
 	now func() time.Time
 }
 
-var _ keystore.Store = (*Store)(nil)
+var (
+	_ keystore.Store        = (*Store)(nil)
+	_ keystore.BatchCreator = (*Store)(nil)
+)
 
 // migrations are applied in order; the schema version is their count. Never
 // edit one that has been released: add another.
@@ -452,6 +456,77 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		return keystore.Record{}, false, s.fail("create", err)
 	}
 	return stored, n == 1, nil
+}
+
+// CreateMany implements keystore.BatchCreator: every record in one write
+// transaction, so one durable commit instead of one per record. Each
+// record's tombstone check and insertion happen under the transaction's
+// write lock, as in Create.
+func (s *Store) CreateMany(ctx context.Context, recs []keystore.Record) ([]keystore.CreateResult, error) {
+	for _, rec := range recs {
+		if err := keystore.Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer tx.Rollback()
+	tomb, err := tx.PrepareContext(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?)`)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer tomb.Close()
+	ins, err := tx.PrepareContext(ctx, `
+		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, incarnation, created_us, updated_us, retain_until_us)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer ins.Close()
+	now := s.clock().UnixMicro()
+	out := make([]keystore.CreateResult, len(recs))
+	for i, rec := range recs {
+		var tombstoned bool
+		if err := tomb.QueryRowContext(ctx, rec.ID).Scan(&tombstoned); err != nil {
+			return nil, s.fail("create", err)
+		}
+		if tombstoned {
+			out[i] = keystore.CreateResult{Err: keystore.ErrTombstoned}
+			continue
+		}
+		keyIDs, incarnation, retain := formatKeyIDs(rec.KeyIDs), rand.Text(), micros(rec.RetainUntil)
+		res, err := ins.ExecContext(ctx, rec.ID, rec.KEKID, rec.Wrapped, keyIDs, incarnation, now, now, retain)
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		if n == 1 {
+			// What Get would read back, without reading it.
+			stored, err := toRecord(rec.ID, rec.KEKID, bytes.Clone(rec.Wrapped), keyIDs, 1, incarnation, now, now, retain)
+			if err != nil {
+				return nil, s.fail("create", err)
+			}
+			out[i] = keystore.CreateResult{Stored: stored, Created: true}
+			continue
+		}
+		stored, err := getTx(ctx, tx, rec.ID)
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		out[i] = keystore.CreateResult{Stored: stored}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("create", err)
+	}
+	return out, nil
 }
 
 // Update implements keystore.Store.
