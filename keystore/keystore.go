@@ -335,3 +335,44 @@ func CreateMany(ctx context.Context, s Store, recs []Record) ([]CreateResult, er
 	}
 	return out, nil
 }
+
+// GetResult is the outcome of one ID of GetMany.
+type GetResult struct {
+	Record Record
+	// Err is ErrNotFound or ErrTombstoned, as Get would return for the ID.
+	Err error
+}
+
+// BatchGetter is implemented by stores that read many records in one round
+// trip. It is an optional sibling of Store, found by type assertion; use
+// the function GetMany, which falls back to a loop of Get.
+type BatchGetter interface {
+	// GetMany returns one result per ID of ids, in order, each as Get
+	// would (the tombstone check and the read of one ID agree). Invalid
+	// IDs are reported as ErrNotFound, as Get does. It fails as a whole
+	// only if the read fails.
+	GetMany(ctx context.Context, ids []string) ([]GetResult, error)
+}
+
+// GetMany reads ids from s, in one step if s implements BatchGetter and
+// otherwise with one Get per ID.
+func GetMany(ctx context.Context, s Store, ids []string) ([]GetResult, error) {
+	if b, ok := s.(BatchGetter); ok {
+		return b.GetMany(ctx, ids)
+	}
+	out := make([]GetResult, len(ids))
+	for i, id := range ids {
+		rec, err := s.Get(ctx, id)
+		switch {
+		case err == nil:
+			out[i].Record = rec
+		case errors.Is(err, ErrNotFound):
+			out[i].Err = ErrNotFound
+		case errors.Is(err, ErrTombstoned):
+			out[i].Err = ErrTombstoned
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}

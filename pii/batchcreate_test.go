@@ -18,7 +18,18 @@ import (
 type batchStore struct {
 	*memory.Store
 	creates, batches atomic.Int64
+	gets, getBatches atomic.Int64
 	before           func()
+}
+
+func (s *batchStore) Get(ctx context.Context, id string) (keystore.Record, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, id)
+}
+
+func (s *batchStore) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	s.getBatches.Add(1)
+	return s.Store.GetMany(ctx, ids)
 }
 
 func (s *batchStore) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
@@ -43,12 +54,13 @@ type batchRec struct {
 func TestSealAllCreatesInBatches(t *testing.T) {
 	ctx := context.Background()
 	store := &batchStore{Store: memory.New()}
-	p, err := pii.New(ctx, kmstest.New("k:1"), store, pii.WithBatchSize(100))
+	kek := kmstest.New("k:1")
+	p, err := pii.New(ctx, kek, store, pii.WithBatchSize(100))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	before := store.creates.Load() // the global record
+	before, beforeGets := store.creates.Load(), store.gets.Load() // the global record
 	recs := make([]batchRec, 250)
 	for i := range recs {
 		recs[i] = batchRec{ID: fmt.Sprintf("subject-%d", i), Name: "n"}
@@ -62,8 +74,26 @@ func TestSealAllCreatesInBatches(t *testing.T) {
 	if n := store.batches.Load(); n != 3 {
 		t.Errorf("SealAll of 250 new subjects in batches of 100 made %d CreateMany calls, want 3", n)
 	}
-	if err := p.OpenAll(ctx, recs); err != nil {
+	// One Get: the global record, read once to check that the addressing
+	// key was not rotated elsewhere (keys.go, refresh).
+	if n := store.gets.Load() - beforeGets; n > 1 {
+		t.Errorf("SealAll of 250 new subjects made %d single Gets, want at most 1", n)
+	}
+	// Another process, its cache empty, reads the keys in batches too.
+	fresh, err := pii.New(ctx, kek, store, pii.WithBatchSize(100))
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer fresh.Close()
+	gets, batches := store.gets.Load(), store.getBatches.Load()
+	if err := fresh.OpenAll(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.gets.Load() - gets; n != 0 {
+		t.Errorf("OpenAll of 250 uncached subjects made %d single Gets", n)
+	}
+	if n := store.getBatches.Load() - batches; n != 3 {
+		t.Errorf("OpenAll of 250 uncached subjects in batches of 100 made %d GetMany calls, want 3", n)
 	}
 	for i, r := range recs {
 		if r.Name != "n" {

@@ -352,13 +352,13 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		rec         keystore.Record
 	}
 	var toUnwrap, toCreate []pending
+	found, err := r.findMany(ctx, subjects)
+	if err != nil {
+		return nil, fail(err)
+	}
 	refreshed := false
-	for _, s := range subjects {
-		ids, err := r.addresses(s)
-		if err != nil {
-			return nil, err
-		}
-		rec, id, err := r.find(ctx, ids)
+	for _, f := range found {
+		s, ids, rec, id, err := f.subject, f.ids, f.rec, f.id, f.err
 		if errors.Is(err, keystore.ErrNotFound) && !refreshed {
 			// As in load: was the addressing key rotated elsewhere?
 			refreshed = true
@@ -456,6 +456,49 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 				keys, kerr = r.stored(ctx, bundles[i], created[j].Stored, created[j].Created, created[j].Err)
 			}
 			out[p.subject] = settle(p.subject, p.ids, keys, kerr)
+		}
+	}
+	return out, nil
+}
+
+// found is the outcome of finding one subject's record, as find reports it.
+type found struct {
+	subject, id string
+	ids         []string // every live address, newest first
+	rec         keystore.Record
+	err         error
+}
+
+// findMany finds the records of subjects as find does for each, reading
+// their newest addresses with one keystore.GetMany per batch; a subject
+// with older live addresses (while the store is re-addressed) that is not
+// at its newest is looked up there on its own.
+func (r *keyring) findMany(ctx context.Context, subjects []string) ([]found, error) {
+	out := make([]found, len(subjects))
+	newest := make([]string, len(subjects))
+	for i, s := range subjects {
+		ids, err := r.addresses(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = found{subject: s, id: ids[0], ids: ids}
+		newest[i] = ids[0]
+	}
+	for start := 0; start < len(subjects); start += r.batchSize {
+		end := min(start+r.batchSize, len(subjects))
+		res, err := keystore.GetMany(ctx, r.store, newest[start:end])
+		if err != nil {
+			return nil, fmt.Errorf("pii: read subject key: %w", err)
+		}
+		if len(res) != end-start {
+			return nil, fmt.Errorf("pii: read subject key: store returned %d results for %d IDs", len(res), end-start)
+		}
+		for j, g := range res {
+			f := &out[start+j]
+			f.rec, f.err = g.Record, g.Err
+			if errors.Is(f.err, keystore.ErrNotFound) && len(f.ids) > 1 {
+				f.rec, f.id, f.err = r.find(ctx, f.ids)
+			}
 		}
 	}
 	return out, nil

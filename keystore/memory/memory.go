@@ -37,6 +37,7 @@ type Store struct {
 var (
 	_ keystore.Store        = (*Store)(nil)
 	_ keystore.BatchCreator = (*Store)(nil)
+	_ keystore.BatchGetter  = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -65,6 +66,26 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
 	return rec.Clone(), nil
+}
+
+// GetMany implements keystore.BatchGetter.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]keystore.GetResult, len(ids))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, id := range ids {
+		if _, ok := s.tombstones[id]; ok {
+			out[i].Err = keystore.ErrTombstoned
+		} else if rec, ok := s.records[id]; ok {
+			out[i].Record = rec.Clone()
+		} else {
+			out[i].Err = keystore.ErrNotFound
+		}
+	}
+	return out, nil
 }
 
 // Create implements keystore.Store.

@@ -82,6 +82,7 @@ var (
 	_ keystore.Store          = (*Store)(nil)
 	_ keystore.ErasureWatcher = (*Store)(nil)
 	_ keystore.BatchCreator   = (*Store)(nil)
+	_ keystore.BatchGetter    = (*Store)(nil)
 )
 
 // migrations are applied in order; the schema version is their count. Never
@@ -407,6 +408,67 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		r.KeyIDs = append(r.KeyIDs, uint32(id))
 	}
 	return r, nil
+}
+
+// GetMany implements keystore.BatchGetter: one statement, so one
+// snapshot, for every ID.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT u.n, EXISTS (SELECT 1 FROM fieldcrypt_tombstones t WHERE t.id = u.id),
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.incarnation, k.created, k.updated, k.retain_until
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) LEFT JOIN fieldcrypt_keys k ON k.id = u.id`, ids)
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	defer rows.Close()
+	out := make([]keystore.GetResult, len(ids))
+	seen := 0
+	for rows.Next() {
+		var (
+			n            int64
+			isTombstoned bool
+			kekID        *string
+			wrapped      []byte
+			keyIDs       []int64
+			version      *int64
+			incarnation  *string
+			created, upd *time.Time
+			retain       *time.Time
+		)
+		if err := rows.Scan(&n, &isTombstoned, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &upd, &retain); err != nil {
+			return nil, s.fail("get", err)
+		}
+		i := int(n) - 1
+		if i < 0 || i >= len(ids) {
+			return nil, s.fail("get", fmt.Errorf("row for index %d of %d", n, len(ids)))
+		}
+		seen++
+		switch {
+		case isTombstoned:
+			out[i].Err = keystore.ErrTombstoned
+		case kekID == nil:
+			out[i].Err = keystore.ErrNotFound
+		default:
+			r := keystore.Record{ID: ids[i], KEKID: *kekID, Wrapped: wrapped, Version: *version, Incarnation: *incarnation, Created: created.UTC(), Updated: upd.UTC()}
+			if retain != nil {
+				r.RetainUntil = retain.UTC()
+			}
+			for _, id := range keyIDs {
+				r.KeyIDs = append(r.KeyIDs, uint32(id))
+			}
+			out[i].Record = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("get", err)
+	}
+	if seen != len(ids) {
+		return nil, s.fail("get", fmt.Errorf("read %d rows for %d IDs", seen, len(ids)))
+	}
+	return out, nil
 }
 
 // Create implements keystore.Store.

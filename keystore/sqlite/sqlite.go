@@ -46,6 +46,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,6 +72,7 @@ type Store struct {
 var (
 	_ keystore.Store        = (*Store)(nil)
 	_ keystore.BatchCreator = (*Store)(nil)
+	_ keystore.BatchGetter  = (*Store)(nil)
 )
 
 // migrations are applied in order; the schema version is their count. Never
@@ -419,6 +421,63 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 		return keystore.Record{}, keystore.ErrNotFound
 	}
 	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, incarnation.String, created.Int64, updated.Int64, retain.Int64)
+}
+
+// GetMany implements keystore.BatchGetter: one statement, so one
+// snapshot, for every ID.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT u.key, EXISTS (SELECT 1 FROM fieldcrypt_tombstones t WHERE t.id = u.value),
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.incarnation, k.created_us, k.updated_us, k.retain_until_us
+		FROM json_each(?1) u LEFT JOIN fieldcrypt_keys k ON k.id = u.value`, string(list))
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	defer rows.Close()
+	out := make([]keystore.GetResult, len(ids))
+	seen := 0
+	for rows.Next() {
+		var (
+			i                                 int
+			tombstoned                        bool
+			kekID, keyIDs, incarnation        sql.NullString
+			wrapped                           []byte
+			version, created, updated, retain sql.NullInt64
+		)
+		if err := rows.Scan(&i, &tombstoned, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &updated, &retain); err != nil {
+			return nil, s.fail("get", err)
+		}
+		if i < 0 || i >= len(ids) {
+			return nil, s.fail("get", fmt.Errorf("row for index %d of %d", i, len(ids)))
+		}
+		seen++
+		switch {
+		case tombstoned:
+			out[i].Err = keystore.ErrTombstoned
+		case !kekID.Valid:
+			out[i].Err = keystore.ErrNotFound
+		default:
+			rec, err := toRecord(ids[i], kekID.String, wrapped, keyIDs.String, version.Int64, incarnation.String, created.Int64, updated.Int64, retain.Int64)
+			if err != nil {
+				return nil, err
+			}
+			out[i].Record = rec
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("get", err)
+	}
+	if seen != len(ids) {
+		return nil, s.fail("get", fmt.Errorf("read %d rows for %d IDs", seen, len(ids)))
+	}
+	return out, nil
 }
 
 // Create implements keystore.Store.

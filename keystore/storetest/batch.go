@@ -229,3 +229,53 @@ func testCreateManyDeleteRace(t *testing.T, s keystore.Store) {
 		}
 	}
 }
+
+func testGetMany(t *testing.T, s keystore.Store) {
+	ctx := context.Background()
+	if got, err := keystore.GetMany(ctx, s, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(nothing) = %v, %v", got, err)
+	}
+	retained := rec("b", "wb")
+	retained.RetainUntil = time.Date(2031, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for _, r := range []keystore.Record{rec("a", "wa"), retained, rec("gone", "g"), {ID: "bare", KEKID: "k", Wrapped: []byte("x")}} {
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "gone", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, keystore.Tombstone{ID: "never", Reason: "request"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"b", "missing", "gone", "a", "never", "a", "bare", "x'); --", "b"}
+	got, err := keystore.GetMany(ctx, s, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("GetMany returned %d results for %d IDs", len(got), len(ids))
+	}
+	for i, id := range ids {
+		want, werr := s.Get(ctx, id)
+		switch {
+		case werr == nil:
+			if got[i].Err != nil {
+				t.Errorf("GetMany[%d] (%s) = %v, want the record", i, id, got[i].Err)
+				continue
+			}
+			assertSame(t, got[i].Record, want)
+		case errors.Is(werr, keystore.ErrNotFound) || errors.Is(werr, keystore.ErrTombstoned):
+			if !errors.Is(got[i].Err, werr) {
+				t.Errorf("GetMany[%d] (%s) = %v, want %v", i, id, got[i].Err, werr)
+			}
+		default:
+			t.Fatalf("Get(%s) = %v", id, werr)
+		}
+	}
+	got[0].Record.Wrapped[0] = 'X'
+	got[0].Record.KeyIDs[0] = 99
+	if again, _ := s.Get(ctx, "b"); string(again.Wrapped) != "wb" || again.KeyIDs[0] != 7 {
+		t.Errorf("store shares memory with its callers: read %q %v", again.Wrapped, again.KeyIDs)
+	}
+}

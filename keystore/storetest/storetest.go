@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"CreateManyInvalid", plain(testCreateManyInvalid)},
 		{"CreateManyRace", plain(testCreateManyRace)},
 		{"CreateManyDeleteRace", plain(testCreateManyDeleteRace)},
+		{"GetMany", plain(testGetMany)},
 		{"CanceledContext", plain(testCanceledContext)},
 		{"Receipts", plain(testReceipts)},
 		{"Tombstones", plain(testTombstones)},
