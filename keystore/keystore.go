@@ -17,8 +17,9 @@
 // rights: Holder (legal holds, which Delete and DeleteExpired respect in
 // the deleting step), RequestLog (erasure requests) and ConsentStore
 // (consent, with its history), TokenVault (vaulted tokens, removed with
-// their owner's keys in the erasing step) and SweepLocker (one retention
-// sweep at a time). These are optional sibling interfaces,
+// their owner's keys in the erasing step), SweepLocker (one retention
+// sweep at a time), and BatchCreator / BatchGetter (many creations or
+// reads in one step). These are optional sibling interfaces,
 // found by type assertion, so that other Store implementations keep
 // compiling.
 package keystore
@@ -301,4 +302,98 @@ type SweepLocker interface {
 	// waiting: ok reports whether it did. unlock (non-nil when ok)
 	// releases it; call it once.
 	TryLockSweep(ctx context.Context) (unlock func(), ok bool, err error)
+}
+
+// CreateResult is the outcome of one record of CreateMany.
+type CreateResult struct {
+	// Stored is the record now stored under the ID (zero if Err is set).
+	Stored Record
+	// Created reports whether this call created it; false when another
+	// creator got there first (Stored is then the winner's record).
+	Created bool
+	// Err is ErrTombstoned if the ID was deleted; nil otherwise.
+	Err error
+}
+
+// BatchCreator is implemented by stores that create many records in one
+// step (one transaction, one durable commit) instead of one per record.
+// It is an optional sibling of Store, found by type assertion; use the
+// function CreateMany, which falls back to a loop of Create.
+type BatchCreator interface {
+	// CreateMany does what Create does for each of recs, in one atomic
+	// step, and returns one result per record, in order. A tombstoned ID
+	// gets a result with Err ErrTombstoned and does not stop the others;
+	// a record whose ID another caller (or an earlier record of recs)
+	// created first gets the existing record with Created false. If any
+	// record is invalid (Validate), or the step fails, CreateMany fails as
+	// a whole and creates nothing.
+	CreateMany(ctx context.Context, recs []Record) ([]CreateResult, error)
+}
+
+// CreateMany creates recs in s, in one step if s implements BatchCreator
+// and otherwise with one Create per record (then a failure part way leaves
+// the records before it created; each of them is a complete Create).
+func CreateMany(ctx context.Context, s Store, recs []Record) ([]CreateResult, error) {
+	if b, ok := s.(BatchCreator); ok {
+		return b.CreateMany(ctx, recs)
+	}
+	for _, rec := range recs {
+		if err := Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]CreateResult, len(recs))
+	for i, rec := range recs {
+		stored, created, err := s.Create(ctx, rec)
+		if errors.Is(err, ErrTombstoned) {
+			out[i] = CreateResult{Err: ErrTombstoned}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = CreateResult{Stored: stored, Created: created}
+	}
+	return out, nil
+}
+
+// GetResult is the outcome of one ID of GetMany.
+type GetResult struct {
+	Record Record
+	// Err is ErrNotFound or ErrTombstoned, as Get would return for the ID.
+	Err error
+}
+
+// BatchGetter is implemented by stores that read many records in one round
+// trip. It is an optional sibling of Store, found by type assertion; use
+// the function GetMany, which falls back to a loop of Get.
+type BatchGetter interface {
+	// GetMany returns one result per ID of ids, in order, each as Get
+	// would (the tombstone check and the read of one ID agree). Invalid
+	// IDs are reported as ErrNotFound, as Get does. It fails as a whole
+	// only if the read fails.
+	GetMany(ctx context.Context, ids []string) ([]GetResult, error)
+}
+
+// GetMany reads ids from s, in one step if s implements BatchGetter and
+// otherwise with one Get per ID.
+func GetMany(ctx context.Context, s Store, ids []string) ([]GetResult, error) {
+	if b, ok := s.(BatchGetter); ok {
+		return b.GetMany(ctx, ids)
+	}
+	out := make([]GetResult, len(ids))
+	for i, id := range ids {
+		rec, err := s.Get(ctx, id)
+		switch {
+		case err == nil:
+			out[i].Record = rec
+		case errors.Is(err, ErrNotFound):
+			out[i].Err = ErrNotFound
+		case errors.Is(err, ErrTombstoned):
+			out[i].Err = ErrTombstoned
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -193,11 +193,22 @@ func (r *keyring) create(ctx context.Context, id string) (*subjectkey.Keys, erro
 // store1 stores a freshly wrapped bundle, or uses the winner's if another
 // creator got there first.
 func (r *keyring) store1(ctx context.Context, id string, bundle *subjectkey.Bundle, wrapped []byte) (*subjectkey.Keys, error) {
+	stored, created, err := r.store.Create(ctx, r.newRecord(id, bundle, wrapped))
+	return r.stored(ctx, bundle, stored, created, err)
+}
+
+// newRecord is the key store record of a freshly wrapped bundle.
+func (r *keyring) newRecord(id string, bundle *subjectkey.Bundle, wrapped []byte) keystore.Record {
 	rec := keystore.Record{ID: id, KEKID: r.kek.ID(), Wrapped: wrapped, KeyIDs: bundle.KeyIDs()}
 	if r.retention > 0 && id != globalRecordID {
 		rec.RetainUntil = r.now().Add(r.retention)
 	}
-	stored, created, err := r.store.Create(ctx, rec)
+	return rec
+}
+
+// stored returns the keys of a Create's outcome: bundle's if this creator
+// won, the winner's (unwrapped from stored) if another got there first.
+func (r *keyring) stored(ctx context.Context, bundle *subjectkey.Bundle, stored keystore.Record, created bool, err error) (*subjectkey.Keys, error) {
 	if errors.Is(err, keystore.ErrTombstoned) {
 		return nil, ErrForgotten
 	}
@@ -342,13 +353,13 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		rec         keystore.Record
 	}
 	var toUnwrap, toCreate []pending
+	found, err := r.findMany(ctx, subjects)
+	if err != nil {
+		return nil, fail(err)
+	}
 	refreshed := false
-	for _, s := range subjects {
-		ids, err := r.addresses(s)
-		if err != nil {
-			return nil, err
-		}
-		rec, id, err := r.find(ctx, ids)
+	for _, f := range found {
+		s, ids, rec, id, err := f.subject, f.ids, f.rec, f.id, f.err
 		if errors.Is(err, keystore.ErrNotFound) && !refreshed {
 			// As in load: was the addressing key rotated elsewhere?
 			refreshed = true
@@ -420,13 +431,75 @@ func (r *keyring) getMany(ctx context.Context, subjects []string, create bool) (
 		if err != nil {
 			return nil, fail(err)
 		}
+		// Store the chunk in one step (one transaction on SQLite and
+		// PostgreSQL), each record with its own tombstone check.
+		var recs []keystore.Record
+		var at []int // chunk index of each of recs
 		for i, p := range chunk {
 			if res[i].Err != nil {
 				out[p.subject] = settle(p.subject, p.ids, nil, fmt.Errorf("pii: wrap new subject key: %w", res[i].Err))
 				continue
 			}
-			keys, err := r.store1(ctx, p.id, bundles[i], res[i].Data)
-			out[p.subject] = settle(p.subject, p.ids, keys, err)
+			recs = append(recs, r.newRecord(p.id, bundles[i], res[i].Data))
+			at = append(at, i)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		created, err := keystore.CreateMany(ctx, r.store, recs)
+		for j, i := range at {
+			p := chunk[i]
+			var keys *subjectkey.Keys
+			var kerr error
+			if err != nil {
+				kerr = fmt.Errorf("pii: store new subject key: %w", err)
+			} else {
+				keys, kerr = r.stored(ctx, bundles[i], created[j].Stored, created[j].Created, created[j].Err)
+			}
+			out[p.subject] = settle(p.subject, p.ids, keys, kerr)
+		}
+	}
+	return out, nil
+}
+
+// found is the outcome of finding one subject's record, as find reports it.
+type found struct {
+	subject, id string
+	ids         []string // every live address, newest first
+	rec         keystore.Record
+	err         error
+}
+
+// findMany finds the records of subjects as find does for each, reading
+// their newest addresses with one keystore.GetMany per batch; a subject
+// with older live addresses (while the store is re-addressed) that is not
+// at its newest is looked up there on its own.
+func (r *keyring) findMany(ctx context.Context, subjects []string) ([]found, error) {
+	out := make([]found, len(subjects))
+	newest := make([]string, len(subjects))
+	for i, s := range subjects {
+		ids, err := r.addresses(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = found{subject: s, id: ids[0], ids: ids}
+		newest[i] = ids[0]
+	}
+	for start := 0; start < len(subjects); start += r.batchSize {
+		end := min(start+r.batchSize, len(subjects))
+		res, err := keystore.GetMany(ctx, r.store, newest[start:end])
+		if err != nil {
+			return nil, fmt.Errorf("pii: read subject key: %w", err)
+		}
+		if len(res) != end-start {
+			return nil, fmt.Errorf("pii: read subject key: store returned %d results for %d IDs", len(res), end-start)
+		}
+		for j, g := range res {
+			f := &out[start+j]
+			f.rec, f.err = g.Record, g.Err
+			if errors.Is(f.err, keystore.ErrNotFound) && len(f.ids) > 1 {
+				f.rec, f.id, f.err = r.find(ctx, f.ids)
+			}
 		}
 	}
 	return out, nil

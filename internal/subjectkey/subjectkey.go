@@ -459,8 +459,13 @@ func (b *Bundle) KeyIDs() []uint32 {
 		if h == nil {
 			continue
 		}
-		for _, k := range h.KeysetInfo().GetKeyInfo() {
-			ids = append(ids, k.GetKeyId())
+		// Entry by entry: KeysetInfo would serialize every key to list them.
+		for i := range h.Len() {
+			e, err := h.Entry(i)
+			if err != nil {
+				panic(err) // unreachable: i < Len
+			}
+			ids = append(ids, e.KeyID())
 		}
 	}
 	return ids

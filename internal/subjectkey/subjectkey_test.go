@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/tink-crypto/tink-go/v2/keyset"
 )
 
 func TestMarshalParseRoundTrip(t *testing.T) {
@@ -108,4 +111,27 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 	})
+}
+
+// KeyIDs lists the same keys, in the same order, as Tink's KeysetInfo.
+func TestKeyIDsMatchKeysetInfo(t *testing.T) {
+	b, err := NewGlobal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RotateAEAD(); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint32
+	for _, h := range []*keyset.Handle{b.aead, b.daead, b.prf, b.token, b.addr} {
+		if h == nil {
+			continue
+		}
+		for _, k := range h.KeysetInfo().GetKeyInfo() {
+			want = append(want, k.GetKeyId())
+		}
+	}
+	if got := b.KeyIDs(); !slices.Equal(got, want) {
+		t.Errorf("KeyIDs = %v, KeysetInfo lists %v", got, want)
+	}
 }

@@ -35,7 +35,11 @@ type Store struct {
 	tokens tokens // vaulted tokens (tokens.go)
 }
 
-var _ keystore.Store = (*Store)(nil)
+var (
+	_ keystore.Store        = (*Store)(nil)
+	_ keystore.BatchCreator = (*Store)(nil)
+	_ keystore.BatchGetter  = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -65,6 +69,26 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	return rec.Clone(), nil
 }
 
+// GetMany implements keystore.BatchGetter.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]keystore.GetResult, len(ids))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, id := range ids {
+		if _, ok := s.tombstones[id]; ok {
+			out[i].Err = keystore.ErrTombstoned
+		} else if rec, ok := s.records[id]; ok {
+			out[i].Record = rec.Clone()
+		} else {
+			out[i].Err = keystore.ErrNotFound
+		}
+	}
+	return out, nil
+}
+
 // Create implements keystore.Store.
 func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -89,6 +113,42 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 	rec.Updated = rec.Created
 	s.records[rec.ID] = rec
 	return rec.Clone(), true, nil
+}
+
+// CreateMany implements keystore.BatchCreator: every record under one
+// hold of the store's lock.
+func (s *Store) CreateMany(ctx context.Context, recs []keystore.Record) ([]keystore.CreateResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if err := keystore.Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]keystore.CreateResult, len(recs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	for i, rec := range recs {
+		if _, ok := s.tombstones[rec.ID]; ok {
+			out[i] = keystore.CreateResult{Err: keystore.ErrTombstoned}
+			continue
+		}
+		if existing, ok := s.records[rec.ID]; ok {
+			out[i] = keystore.CreateResult{Stored: existing.Clone()}
+			continue
+		}
+		rec = rec.Clone()
+		rec.RetainUntil = normalize(rec.RetainUntil)
+		rec.Version = 1
+		rec.Incarnation = rand.Text()
+		rec.Created = now
+		rec.Updated = now
+		s.records[rec.ID] = rec
+		out[i] = keystore.CreateResult{Stored: rec.Clone(), Created: true}
+	}
+	return out, nil
 }
 
 // Update implements keystore.Store.

@@ -64,6 +64,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +88,8 @@ type Store struct {
 var (
 	_ keystore.Store          = (*Store)(nil)
 	_ keystore.ErasureWatcher = (*Store)(nil)
+	_ keystore.BatchCreator   = (*Store)(nil)
+	_ keystore.BatchGetter    = (*Store)(nil)
 )
 
 // migrations are applied in order; the schema version is their count. Never
@@ -414,6 +417,67 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	return r, nil
 }
 
+// GetMany implements keystore.BatchGetter: one statement, so one
+// snapshot, for every ID.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT u.n, EXISTS (SELECT 1 FROM fieldcrypt_tombstones t WHERE t.id = u.id),
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.incarnation, k.created, k.updated, k.retain_until
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) LEFT JOIN fieldcrypt_keys k ON k.id = u.id`, ids)
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	defer rows.Close()
+	out := make([]keystore.GetResult, len(ids))
+	seen := 0
+	for rows.Next() {
+		var (
+			n            int64
+			isTombstoned bool
+			kekID        *string
+			wrapped      []byte
+			keyIDs       []int64
+			version      *int64
+			incarnation  *string
+			created, upd *time.Time
+			retain       *time.Time
+		)
+		if err := rows.Scan(&n, &isTombstoned, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &upd, &retain); err != nil {
+			return nil, s.fail("get", err)
+		}
+		i := int(n) - 1
+		if i < 0 || i >= len(ids) {
+			return nil, s.fail("get", fmt.Errorf("row for index %d of %d", n, len(ids)))
+		}
+		seen++
+		switch {
+		case isTombstoned:
+			out[i].Err = keystore.ErrTombstoned
+		case kekID == nil:
+			out[i].Err = keystore.ErrNotFound
+		default:
+			r := keystore.Record{ID: ids[i], KEKID: *kekID, Wrapped: wrapped, Version: *version, Incarnation: *incarnation, Created: created.UTC(), Updated: upd.UTC()}
+			if retain != nil {
+				r.RetainUntil = retain.UTC()
+			}
+			for _, id := range keyIDs {
+				r.KeyIDs = append(r.KeyIDs, uint32(id))
+			}
+			out[i].Record = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("get", err)
+	}
+	if seen != len(ids) {
+		return nil, s.fail("get", fmt.Errorf("read %d rows for %d IDs", seen, len(ids)))
+	}
+	return out, nil
+}
+
 // Create implements keystore.Store.
 func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
 	if err := keystore.Validate(rec); err != nil {
@@ -441,6 +505,107 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		return keystore.Record{}, false, s.fail("create", err)
 	}
 	return stored, created, nil
+}
+
+// CreateMany implements keystore.BatchCreator: every record in one
+// transaction and a handful of round trips. It takes the advisory locks of
+// every ID first, in increasing ID order (as Readdress takes its two), then
+// checks the tombstones and inserts, so that each record resolves against a
+// concurrent erasure exactly as Create does.
+func (s *Store) CreateMany(ctx context.Context, recs []keystore.Record) ([]keystore.CreateResult, error) {
+	for _, rec := range recs {
+		if err := keystore.Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i] = rec.ID
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []keystore.CreateResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = make([]keystore.CreateResult, len(recs))
+		if _, err := tx.Exec(ctx, `
+			SELECT pg_advisory_xact_lock(hashtextextended(u.id, 0))
+			FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n`, ids); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM fieldcrypt_tombstones WHERE id = ANY($1::text[])`, ids)
+		if err != nil {
+			return err
+		}
+		gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		var batch pgx.Batch
+		var queued []int
+		for i, rec := range recs {
+			if slices.Contains(gone, rec.ID) {
+				out[i].Err = keystore.ErrTombstoned
+				continue
+			}
+			batch.Queue(`
+				INSERT INTO fieldcrypt_keys (`+recordColumns+`) VALUES ($1, $2, $3, $4, 1, $5, $6, $6, $7)
+				ON CONFLICT (id) DO NOTHING RETURNING `+recordColumns,
+				rec.ID, rec.KEKID, rec.Wrapped, keyIDs(rec.KeyIDs), rand.Text(), now, nullTime(rec.RetainUntil))
+			queued = append(queued, i)
+		}
+		var lost []string // IDs that existed already: read the winners'
+		if len(queued) > 0 {
+			br := tx.SendBatch(ctx, &batch)
+			for _, i := range queued {
+				stored, err := scanRecord(br.QueryRow())
+				switch {
+				case errors.Is(err, pgx.ErrNoRows):
+					lost = append(lost, recs[i].ID)
+				case err != nil:
+					br.Close()
+					return err
+				default:
+					out[i] = keystore.CreateResult{Stored: stored, Created: true}
+				}
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+		}
+		if len(lost) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT `+recordColumns+` FROM fieldcrypt_keys WHERE id = ANY($1::text[])`, lost)
+		if err != nil {
+			return err
+		}
+		winners, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keystore.Record, error) { return scanRecord(row) })
+		if err != nil {
+			return err
+		}
+		for i, rec := range recs {
+			if out[i].Created || out[i].Err != nil {
+				continue
+			}
+			for _, w := range winners {
+				if w.ID == rec.ID {
+					out[i].Stored = w
+				}
+			}
+			if out[i].Stored.ID == "" {
+				return fmt.Errorf("record %d neither created nor found", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	return out, nil
 }
 
 // Update implements keystore.Store.

@@ -42,9 +42,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -69,7 +71,11 @@ type Store struct {
 	path string // absolute: the key of the sweep lock (sweep.go)
 }
 
-var _ keystore.Store = (*Store)(nil)
+var (
+	_ keystore.Store        = (*Store)(nil)
+	_ keystore.BatchCreator = (*Store)(nil)
+	_ keystore.BatchGetter  = (*Store)(nil)
+)
 
 // migrations are applied in order; the schema version is their count. Never
 // edit one that has been released: add another.
@@ -422,6 +428,63 @@ func (s *Store) Get(ctx context.Context, id string) (keystore.Record, error) {
 	return toRecord(id, kekID.String, wrapped, keyIDs.String, version.Int64, incarnation.String, created.Int64, updated.Int64, retain.Int64)
 }
 
+// GetMany implements keystore.BatchGetter: one statement, so one
+// snapshot, for every ID.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]keystore.GetResult, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT u.key, EXISTS (SELECT 1 FROM fieldcrypt_tombstones t WHERE t.id = u.value),
+		       k.kek_id, k.wrapped, k.key_ids, k.version, k.incarnation, k.created_us, k.updated_us, k.retain_until_us
+		FROM json_each(?1) u LEFT JOIN fieldcrypt_keys k ON k.id = u.value`, string(list))
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	defer rows.Close()
+	out := make([]keystore.GetResult, len(ids))
+	seen := 0
+	for rows.Next() {
+		var (
+			i                                 int
+			tombstoned                        bool
+			kekID, keyIDs, incarnation        sql.NullString
+			wrapped                           []byte
+			version, created, updated, retain sql.NullInt64
+		)
+		if err := rows.Scan(&i, &tombstoned, &kekID, &wrapped, &keyIDs, &version, &incarnation, &created, &updated, &retain); err != nil {
+			return nil, s.fail("get", err)
+		}
+		if i < 0 || i >= len(ids) {
+			return nil, s.fail("get", fmt.Errorf("row for index %d of %d", i, len(ids)))
+		}
+		seen++
+		switch {
+		case tombstoned:
+			out[i].Err = keystore.ErrTombstoned
+		case !kekID.Valid:
+			out[i].Err = keystore.ErrNotFound
+		default:
+			rec, err := toRecord(ids[i], kekID.String, wrapped, keyIDs.String, version.Int64, incarnation.String, created.Int64, updated.Int64, retain.Int64)
+			if err != nil {
+				return nil, err
+			}
+			out[i].Record = rec
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("get", err)
+	}
+	if seen != len(ids) {
+		return nil, s.fail("get", fmt.Errorf("read %d rows for %d IDs", seen, len(ids)))
+	}
+	return out, nil
+}
+
 // Create implements keystore.Store.
 func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Record, bool, error) {
 	if err := keystore.Validate(rec); err != nil {
@@ -457,6 +520,77 @@ func (s *Store) Create(ctx context.Context, rec keystore.Record) (keystore.Recor
 		return keystore.Record{}, false, s.fail("create", err)
 	}
 	return stored, n == 1, nil
+}
+
+// CreateMany implements keystore.BatchCreator: every record in one write
+// transaction, so one durable commit instead of one per record. Each
+// record's tombstone check and insertion happen under the transaction's
+// write lock, as in Create.
+func (s *Store) CreateMany(ctx context.Context, recs []keystore.Record) ([]keystore.CreateResult, error) {
+	for _, rec := range recs {
+		if err := keystore.Validate(rec); err != nil {
+			return nil, err
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer tx.Rollback()
+	tomb, err := tx.PrepareContext(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?)`)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer tomb.Close()
+	ins, err := tx.PrepareContext(ctx, `
+		INSERT INTO fieldcrypt_keys (id, kek_id, wrapped, key_ids, version, incarnation, created_us, updated_us, retain_until_us)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return nil, s.fail("create", err)
+	}
+	defer ins.Close()
+	now := s.clock().UnixMicro()
+	out := make([]keystore.CreateResult, len(recs))
+	for i, rec := range recs {
+		var tombstoned bool
+		if err := tomb.QueryRowContext(ctx, rec.ID).Scan(&tombstoned); err != nil {
+			return nil, s.fail("create", err)
+		}
+		if tombstoned {
+			out[i] = keystore.CreateResult{Err: keystore.ErrTombstoned}
+			continue
+		}
+		keyIDs, incarnation, retain := formatKeyIDs(rec.KeyIDs), rand.Text(), micros(rec.RetainUntil)
+		res, err := ins.ExecContext(ctx, rec.ID, rec.KEKID, rec.Wrapped, keyIDs, incarnation, now, now, retain)
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		if n == 1 {
+			// What Get would read back, without reading it.
+			stored, err := toRecord(rec.ID, rec.KEKID, bytes.Clone(rec.Wrapped), keyIDs, 1, incarnation, now, now, retain)
+			if err != nil {
+				return nil, s.fail("create", err)
+			}
+			out[i] = keystore.CreateResult{Stored: stored, Created: true}
+			continue
+		}
+		stored, err := getTx(ctx, tx, rec.ID)
+		if err != nil {
+			return nil, s.fail("create", err)
+		}
+		out[i] = keystore.CreateResult{Stored: stored}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("create", err)
+	}
+	return out, nil
 }
 
 // Update implements keystore.Store.
