@@ -44,7 +44,11 @@ type TokenVault interface {
 	// in the partition by a mapping with another Index (or none) stores
 	// nothing and reports Collision: choose another token. A put into a
 	// partition that holds Limit mappings or more (counting every owner's;
-	// Limit 0: no limit) stores nothing and reports ErrTokenSpaceFull.
+	// Limit 0: no limit) stores nothing and reports ErrTokenSpaceFull. A
+	// put whose Owner was erased (has a tombstone) stores nothing and
+	// reports ErrTombstoned, decided atomically with the erasure: a put
+	// racing Delete of its Owner is either refused or stored before the
+	// erasure (and removed by it), never stored after it.
 	// Invalid puts fail the whole call with ErrInvalid, storing nothing.
 	PutTokens(ctx context.Context, now time.Time, puts []TokenPut) ([]TokenPutResult, error)
 
@@ -103,8 +107,8 @@ type TokenPutResult struct {
 	// Collision: the put's token is taken in the partition; nothing was
 	// stored.
 	Collision bool
-	// Err is ErrTokenSpaceFull when the partition is full; nothing was
-	// stored.
+	// Err is ErrTokenSpaceFull when the partition is full, or
+	// ErrTombstoned when the put's Owner was erased; nothing was stored.
 	Err error
 }
 

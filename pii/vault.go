@@ -431,6 +431,11 @@ func (p *Protector) vaultSeal(ctx context.Context, w *walker) error {
 			j := &w.jobs[it.job]
 			switch {
 			case r.Err != nil:
+				if errors.Is(r.Err, keystore.ErrTombstoned) {
+					// The subject was erased (by another process) after
+					// its key was read: nothing was stored for it.
+					return &FieldError{Path: w.jobPath(j), Op: "seal", Err: ErrForgotten}
+				}
 				if errors.Is(r.Err, keystore.ErrTokenSpaceFull) {
 					return &FieldError{Path: w.jobPath(j), Op: "seal",
 						Err: fmt.Errorf("%w: the partition holds its limit of %d tokens of this shape", ErrTokenSpaceFull, it.tmpl.Limit())}

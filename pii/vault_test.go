@@ -663,3 +663,84 @@ func TestVaultFieldsAreAuthenticated(t *testing.T) {
 		t.Errorf("UnauthenticatedFields = %v, want %v", got, want)
 	}
 }
+
+// erasingStore, when armed, erases the owner of the first owned put of a
+// PutTokens call just before the call reaches the store: another
+// process's Forget winning the race between Seal reading the key and
+// storing the mapping. It records what the store did with that put.
+type erasingStore struct {
+	keystore.Store
+	armed  atomic.Bool
+	erased atomic.Int64
+	result keystore.TokenPutResult
+}
+
+func (s *erasingStore) vault() keystore.TokenVault { return s.Store.(keystore.TokenVault) }
+
+func (s *erasingStore) PutTokens(ctx context.Context, now time.Time, puts []keystore.TokenPut) ([]keystore.TokenPutResult, error) {
+	at := -1
+	for i, p := range puts {
+		if p.Owner != "" && s.armed.Load() {
+			if _, err := s.Store.Delete(ctx, keystore.Tombstone{ID: p.Owner, Reason: "test"}); err != nil {
+				return nil, err
+			}
+			s.erased.Add(1)
+			at = i
+			break
+		}
+	}
+	res, err := s.vault().PutTokens(ctx, now, puts)
+	if err == nil && at >= 0 {
+		s.result = res[at]
+	}
+	return res, err
+}
+
+func (s *erasingStore) GetTokens(ctx context.Context, now time.Time, refs []keystore.TokenRef) ([][]keystore.TokenMapping, error) {
+	return s.vault().GetTokens(ctx, now, refs)
+}
+
+func (s *erasingStore) FindTokens(ctx context.Context, now time.Time, refs []keystore.TokenIndexRef) ([][]keystore.TokenMapping, error) {
+	return s.vault().FindTokens(ctx, now, refs)
+}
+
+func (s *erasingStore) ExpireTokens(ctx context.Context, now time.Time, limit int) (int, error) {
+	return s.vault().ExpireTokens(ctx, now, limit)
+}
+
+func (s *erasingStore) CountTokens(ctx context.Context, space, partition string) (int64, error) {
+	return s.vault().CountTokens(ctx, space, partition)
+}
+
+type vaultDropped struct {
+	ID      string `pii:"subject"`
+	Dropped string `pii:"token,format=text,vault=always,convergent,scope=global"`
+}
+
+// TestVaultSealRacingForget: a Seal whose subject is erased between
+// reading the key and storing the mapping fails with ErrForgotten, leaves
+// the value as it was, and stores no mapping (its keyed index would
+// outlive the erasure).
+func TestVaultSealRacingForget(t *testing.T) {
+	forEachVaultStore(t, func(t *testing.T, store keystore.Store) {
+		ctx := context.Background()
+		es := &erasingStore{Store: store}
+		p := newVaultProtector(t, es)
+		a := vaultDropped{ID: "a", Dropped: "Sales"}
+		if err := p.Seal(ctx, &a); err != nil { // the key exists and is cached
+			t.Fatal(err)
+		}
+		es.armed.Store(true)
+		b := vaultDropped{ID: "a", Dropped: "Marketing"}
+		err := p.Seal(ctx, &b)
+		if !errors.Is(err, pii.ErrForgotten) {
+			t.Fatalf("Seal racing Forget = %v, want ErrForgotten", err)
+		}
+		if es.erased.Load() != 1 || b.Dropped != "Marketing" {
+			t.Fatalf("erased %d times; value after the refused Seal = %q", es.erased.Load(), b.Dropped)
+		}
+		if r := es.result; r.Stored || !errors.Is(r.Err, keystore.ErrTombstoned) {
+			t.Fatalf("the store's result for the put = %+v, want ErrTombstoned", r)
+		}
+	})
+}

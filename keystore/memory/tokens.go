@@ -152,6 +152,10 @@ func (s *Store) PutTokens(ctx context.Context, now time.Time, puts []keystore.To
 	t.init()
 	out := make([]keystore.TokenPutResult, len(puts))
 	for i, p := range puts {
+		if _, gone := s.tombstones[p.Owner]; p.Owner != "" && gone {
+			out[i].Err = keystore.ErrTombstoned
+			continue
+		}
 		r := p.TokenMapping.Clone()
 		// Expired mappings that stand in the way are removed first.
 		stale := t.lookupAll(t.byToken, refKey{r.Space, r.Partition, r.Token}, false)

@@ -15,11 +15,10 @@ import (
 
 // Vaulted tokens (keystore.TokenVault), schema version 6: the mappings in
 // fieldcrypt_tokens, the count of each partition in fieldcrypt_token_counts,
-// and a tokens column in fieldcrypt_receipts. One put is one call of the
-// function fieldcrypt_put_token, which takes the partition's count row
-// first (so puts into one partition take turns, and a token or index is
-// never given out twice); PutTokens sends every put of a call in one
-// pipelined batch inside one transaction: one round trip.
+// and a tokens column in fieldcrypt_receipts. PutTokens is set-based: a
+// handful of statements over arrays (unnest) per call, in two round trips,
+// under the partitions' count rows (locked in a fixed order) and the
+// owners' advisory locks (shared; see PutTokens).
 
 var _ keystore.TokenVault = (*Store)(nil)
 
@@ -43,60 +42,7 @@ const tokenMigration = `CREATE TABLE fieldcrypt_tokens (
 		n     bigint NOT NULL,
 		PRIMARY KEY (space, part)
 	);
-	ALTER TABLE fieldcrypt_receipts ADD COLUMN tokens bigint NOT NULL DEFAULT 0;
-	CREATE FUNCTION fieldcrypt_put_token(p_space text, p_part text, p_owner text, p_token text, p_idx bytea,
-		p_sealed bytea, p_expires bigint, p_limit bigint, p_now bigint, p_created bigint,
-		OUT status text, OUT e_owner text, OUT e_token text, OUT e_idx bytea, OUT e_sealed bytea,
-		OUT e_expires bigint, OUT e_created bigint)
-	LANGUAGE plpgsql AS $$
-	DECLARE
-		cnt bigint;
-		gone bigint;
-		r record;
-		hit boolean := false;
-	BEGIN
-		-- The partition's count row, locked: puts into one partition take turns.
-		INSERT INTO fieldcrypt_token_counts (space, part, n) VALUES (p_space, p_part, 0)
-			ON CONFLICT (space, part) DO UPDATE SET n = fieldcrypt_token_counts.n
-			RETURNING n INTO cnt;
-		DELETE FROM fieldcrypt_tokens WHERE space = p_space AND part = p_part
-			AND (token = p_token OR idx = p_idx) AND expires_us > 0 AND expires_us <= p_now;
-		GET DIAGNOSTICS gone = ROW_COUNT;
-		IF gone > 0 THEN
-			cnt := cnt - gone;
-			UPDATE fieldcrypt_token_counts SET n = cnt WHERE space = p_space AND part = p_part;
-		END IF;
-		IF p_idx IS NOT NULL THEN
-			FOR r IN SELECT t.owner, t.token, t.idx, t.sealed, t.expires_us, t.created_us FROM fieldcrypt_tokens t
-				WHERE t.space = p_space AND t.part = p_part AND t.idx = p_idx AND (t.expires_us = 0 OR t.expires_us > p_now)
-				ORDER BY (t.owner = p_owner) DESC LIMIT 1
-			LOOP
-				IF r.owner = p_owner OR r.token <> p_token THEN
-					hit := true;
-					e_owner := r.owner; e_token := r.token; e_idx := r.idx; e_sealed := r.sealed;
-					e_expires := r.expires_us; e_created := r.created_us;
-				END IF;
-			END LOOP;
-			IF hit THEN
-				status := 'existing';
-				RETURN;
-			END IF;
-		END IF;
-		IF EXISTS (SELECT 1 FROM fieldcrypt_tokens t WHERE t.space = p_space AND t.part = p_part AND t.token = p_token
-				AND (t.expires_us = 0 OR t.expires_us > p_now)
-				AND (p_idx IS NULL OR t.idx IS NULL OR t.idx <> p_idx OR t.owner = p_owner)) THEN
-			status := 'collision';
-			RETURN;
-		END IF;
-		IF p_limit > 0 AND cnt >= p_limit THEN
-			status := 'full';
-			RETURN;
-		END IF;
-		INSERT INTO fieldcrypt_tokens (space, part, owner, token, idx, sealed, expires_us, created_us)
-			VALUES (p_space, p_part, p_owner, p_token, p_idx, p_sealed, p_expires, p_created);
-		UPDATE fieldcrypt_token_counts SET n = cnt + 1 WHERE space = p_space AND part = p_part;
-		status := 'stored';
-	END $$;`
+	ALTER TABLE fieldcrypt_receipts ADD COLUMN tokens bigint NOT NULL DEFAULT 0;`
 
 func micros(t time.Time) int64 {
 	if t.IsZero() {
@@ -112,7 +58,23 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
-// PutTokens implements keystore.TokenVault.
+// PutTokens implements keystore.TokenVault. Every put of a call is
+// resolved set-based in one transaction and two round trips, whatever the
+// number of puts:
+//
+//  1. one pipelined batch takes the owners' advisory locks (shared, in
+//     increasing ID order: a Delete of an owner, which takes the ID's lock
+//     exclusively, waits for the put or the put waits for it) and reads
+//     their tombstones; locks the partitions' count rows (in increasing
+//     (space, partition) order, so that two calls never wait on each other
+//     in a cycle); removes the expired mappings in the way of a put; and
+//     reads every live mapping that holds a put's token or index;
+//  2. the puts are decided in order here against what was read (a later
+//     put sees an earlier one), and one batch inserts the stored mappings
+//     (one statement over arrays) and moves the counts.
+//
+// The count rows stay locked to the end of the transaction, so no other
+// put into those partitions decides against a stale read.
 func (s *Store) PutTokens(ctx context.Context, now time.Time, puts []keystore.TokenPut) ([]keystore.TokenPutResult, error) {
 	for _, p := range puts {
 		if err := keystore.ValidateTokenMapping(p.TokenMapping); err != nil {
@@ -122,58 +84,247 @@ func (s *Store) PutTokens(ctx context.Context, now time.Time, puts []keystore.To
 			return nil, fmt.Errorf("%w: negative token limit", keystore.ErrInvalid)
 		}
 	}
-	// Partitions are locked in one order by every caller, so two calls
-	// never wait on each other in a cycle; puts of one partition keep
-	// their order.
-	order := make([]int, len(puts))
-	for i := range order {
-		order[i] = i
+	if len(puts) == 0 {
+		return []keystore.TokenPutResult{}, nil
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Or(cmp.Compare(puts[a].Space, puts[b].Space), cmp.Compare(puts[a].Partition, puts[b].Partition))
-	})
-	out := make([]keystore.TokenPutResult, len(puts))
-	created := s.clock().UnixMicro()
+	var owners []string
+	parts := make([]partKey, 0, len(puts))
+	for _, p := range puts {
+		if p.Owner != "" {
+			owners = append(owners, p.Owner)
+		}
+		parts = append(parts, partKey{p.Space, p.Partition})
+	}
+	slices.Sort(owners)
+	owners = slices.Compact(owners)
+	slices.SortFunc(parts, comparePart)
+	parts = slices.Compact(parts)
+	pSpace, pPart := make([]string, len(parts)), make([]string, len(parts))
+	for i, k := range parts {
+		pSpace[i], pPart[i] = k.space, k.part
+	}
+	uSpace, uPart, uToken := make([]string, len(puts)), make([]string, len(puts)), make([]string, len(puts))
+	uIdx := make([][]byte, len(puts))
+	for i, p := range puts {
+		uSpace[i], uPart[i], uToken[i], uIdx[i] = p.Space, p.Partition, p.Token, p.Index
+	}
+	nowUS, created := micros(now), s.clock().UnixMicro()
+	var out []keystore.TokenPutResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = make([]keystore.TokenPutResult, len(puts))
 		b := &pgx.Batch{}
-		for _, i := range order {
-			m := puts[i].TokenMapping
-			b.Queue(`SELECT status, e_owner, e_token, e_idx, e_sealed, e_expires, e_created
-				FROM fieldcrypt_put_token($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				m.Space, m.Partition, m.Owner, m.Token, m.Index, m.Sealed, micros(m.ExpiresAt), puts[i].Limit, micros(now), created)
-		}
+		b.Queue(`SELECT count(pg_advisory_xact_lock_shared(hashtextextended(u.id, 0)))
+			FROM (SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n) u`, owners)
+		b.Queue(`SELECT id FROM fieldcrypt_tombstones WHERE id = ANY($1::text[])`, owners)
+		b.Queue(`INSERT INTO fieldcrypt_token_counts (space, part, n)
+			SELECT u.s, u.p, 0 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(s, p, n) ORDER BY u.n
+			ON CONFLICT (space, part) DO UPDATE SET n = fieldcrypt_token_counts.n
+			RETURNING space, part, n`, pSpace, pPart)
+		b.Queue(`WITH gone AS (
+				DELETE FROM fieldcrypt_tokens t USING unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS u(s, p, tok, idx)
+				WHERE t.space = u.s AND t.part = u.p AND (t.token = u.tok OR t.idx = u.idx)
+					AND t.expires_us > 0 AND t.expires_us <= $5
+				RETURNING t.space, t.part),
+			counted AS (SELECT space, part, count(*) AS c FROM gone GROUP BY space, part),
+			upd AS (UPDATE fieldcrypt_token_counts k SET n = k.n - counted.c FROM counted
+				WHERE k.space = counted.space AND k.part = counted.part)
+			SELECT space, part, c FROM counted`, uSpace, uPart, uToken, uIdx, nowUS)
+		b.Queue(`SELECT `+tokenColumnsT+` FROM fieldcrypt_tokens t
+				JOIN (SELECT DISTINCT s, p, tok FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, p, tok)) u
+				ON t.space = u.s AND t.part = u.p AND t.token = u.tok
+				WHERE t.expires_us = 0 OR t.expires_us > $5
+			UNION
+			SELECT `+tokenColumnsT+` FROM fieldcrypt_tokens t
+				JOIN (SELECT DISTINCT s, p, idx FROM unnest($1::text[], $2::text[], $4::bytea[]) AS u(s, p, idx) WHERE idx IS NOT NULL) u
+				ON t.space = u.s AND t.part = u.p AND t.idx = u.idx
+				WHERE t.expires_us = 0 OR t.expires_us > $5`, uSpace, uPart, uToken, uIdx, nowUS)
 		br := tx.SendBatch(ctx, b)
-		for _, i := range order {
-			var status string
-			var eOwner, eToken *string
-			var eIdx, eSealed []byte
-			var eExpires, eCreated *int64
-			if err := br.QueryRow().Scan(&status, &eOwner, &eToken, &eIdx, &eSealed, &eExpires, &eCreated); err != nil {
-				br.Close()
-				return err
-			}
-			switch status {
-			case "stored":
-				out[i].Stored = true
-			case "collision":
-				out[i].Collision = true
-			case "full":
-				out[i].Err = keystore.ErrTokenSpaceFull
-			case "existing":
-				m := puts[i].TokenMapping
-				out[i].Existing = &keystore.TokenMapping{Space: m.Space, Partition: m.Partition, Owner: *eOwner, Token: *eToken,
-					Index: eIdx, Sealed: eSealed, ExpiresAt: fromMicros(*eExpires), Created: fromMicros(*eCreated)}
-			default:
-				br.Close()
-				return fmt.Errorf("unexpected put status %q", status)
-			}
+		st, err := readPutState(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		return br.Close()
+		if err != nil {
+			return err
+		}
+		stored := st.decide(puts, now, fromMicros(created), out)
+		if len(stored) == 0 {
+			return nil
+		}
+		n := len(stored)
+		iSpace, iPart, iOwner, iToken := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		iIdx, iSealed := make([][]byte, n), make([][]byte, n)
+		iExpires := make([]int64, n)
+		delta := map[partKey]int64{}
+		for j, m := range stored {
+			iSpace[j], iPart[j], iOwner[j], iToken[j] = m.Space, m.Partition, m.Owner, m.Token
+			iIdx[j], iSealed[j], iExpires[j] = m.Index, m.Sealed, micros(m.ExpiresAt)
+			delta[partKey{m.Space, m.Partition}]++
+		}
+		dSpace, dPart, dN := []string{}, []string{}, []int64{}
+		for k, d := range delta {
+			dSpace, dPart, dN = append(dSpace, k.space), append(dPart, k.part), append(dN, d)
+		}
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO fieldcrypt_tokens (`+tokenColumns+`)
+			SELECT s, p, o, tok, idx, sealed, exp, $8 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::bigint[])
+				AS u(s, p, o, tok, idx, sealed, exp)`, iSpace, iPart, iOwner, iToken, iIdx, iSealed, iExpires, created)
+		b.Queue(`UPDATE fieldcrypt_token_counts k SET n = k.n + u.d FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, p, d)
+			WHERE k.space = u.s AND k.part = u.p`, dSpace, dPart, dN)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return nil, s.fail("put tokens", err)
 	}
 	return out, nil
+}
+
+const tokenColumnsT = `t.space, t.part, t.owner, t.token, t.idx, t.sealed, t.expires_us, t.created_us`
+
+type partKey struct{ space, part string }
+
+func comparePart(a, b partKey) int {
+	return cmp.Or(cmp.Compare(a.space, b.space), cmp.Compare(a.part, b.part))
+}
+
+// putState is what the first batch of PutTokens read: the tombstoned
+// owners, the partitions' counts and the live mappings in the way.
+type putState struct {
+	tombstoned map[string]bool
+	counts     map[partKey]int64
+	live       []*pendingMapping
+	byToken    map[tokenKey][]*pendingMapping
+	byIndex    map[tokenKey][]*pendingMapping
+}
+
+type tokenKey struct{ space, part, key string }
+
+type pendingMapping struct {
+	keystore.TokenMapping
+	new     bool // stored by this call
+	removed bool // an expired mapping of this call, removed by a later put
+}
+
+func readPutState(br pgx.BatchResults) (*putState, error) {
+	st := &putState{tombstoned: map[string]bool{}, counts: map[partKey]int64{},
+		byToken: map[tokenKey][]*pendingMapping{}, byIndex: map[tokenKey][]*pendingMapping{}}
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, _ := br.Query()
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range gone {
+		st.tombstoned[id] = true
+	}
+	for _, step := range []int{1, -1} {
+		rows, _ = br.Query()
+		var k partKey
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&k.space, &k.part, &n}, func() error {
+			st.counts[k] += int64(step) * n
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	rows, _ = br.Query()
+	found, err := scanTokens(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range found {
+		st.add(&pendingMapping{TokenMapping: m})
+	}
+	return st, nil
+}
+
+func (st *putState) add(m *pendingMapping) {
+	tk := tokenKey{m.Space, m.Partition, m.Token}
+	st.byToken[tk] = append(st.byToken[tk], m)
+	if m.Index != nil {
+		ik := tokenKey{m.Space, m.Partition, string(m.Index)}
+		st.byIndex[ik] = append(st.byIndex[ik], m)
+	}
+}
+
+// decide applies the puts in order (a later put sees an earlier one's
+// mapping) and returns the mappings to store.
+func (st *putState) decide(puts []keystore.TokenPut, now, created time.Time, out []keystore.TokenPutResult) []keystore.TokenMapping {
+	var pending []*pendingMapping
+	for i, p := range puts {
+		m := p.TokenMapping
+		if m.Owner != "" && st.tombstoned[m.Owner] {
+			out[i].Err = keystore.ErrTombstoned
+			continue
+		}
+		pk := partKey{m.Space, m.Partition}
+		tk := tokenKey{m.Space, m.Partition, m.Token}
+		ik := tokenKey{m.Space, m.Partition, string(m.Index)}
+		// Expired mappings of this call in the way go first, as stored
+		// ones did in the first batch.
+		for _, l := range [][]*pendingMapping{st.byToken[tk], st.byIndex[ik]} {
+			for _, h := range l {
+				if h.new && !h.removed && !h.Live(now) && (h.Token == m.Token || (m.Index != nil && string(h.Index) == string(m.Index))) {
+					h.removed = true
+					st.counts[pk]--
+				}
+			}
+		}
+		if m.Index != nil {
+			var own, other *pendingMapping
+			for _, h := range st.byIndex[ik] {
+				if h.removed || !h.Live(now) {
+					continue
+				}
+				if h.Owner == m.Owner {
+					own = h
+				} else if other == nil {
+					other = h
+				}
+			}
+			if own == nil && other != nil && other.Token != m.Token {
+				own = other
+			}
+			if own != nil {
+				e := own.TokenMapping.Clone()
+				out[i].Existing = &e
+				continue
+			}
+		}
+		collision := false
+		for _, h := range st.byToken[tk] {
+			if h.removed || !h.Live(now) {
+				continue
+			}
+			if m.Index == nil || h.Index == nil || string(h.Index) != string(m.Index) || h.Owner == m.Owner {
+				collision = true
+				break
+			}
+		}
+		if collision {
+			out[i].Collision = true
+			continue
+		}
+		if p.Limit > 0 && st.counts[pk] >= p.Limit {
+			out[i].Err = keystore.ErrTokenSpaceFull
+			continue
+		}
+		h := &pendingMapping{TokenMapping: m.Clone(), new: true}
+		h.Created = created
+		st.add(h)
+		pending = append(pending, h)
+		st.counts[pk]++
+		out[i].Stored = true
+	}
+	var stored []keystore.TokenMapping
+	for _, h := range pending {
+		if !h.removed {
+			stored = append(stored, h.TokenMapping)
+		}
+	}
+	return stored
 }
 
 const tokenColumns = `space, part, owner, token, idx, sealed, expires_us, created_us`

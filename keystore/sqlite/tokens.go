@@ -42,7 +42,21 @@ func (s *Store) PutTokens(ctx context.Context, now time.Time, puts []keystore.To
 	defer tx.Rollback()
 	out := make([]keystore.TokenPutResult, len(puts))
 	nowUS, created := micros(now), s.clock().UnixMicro()
+	gone := map[string]bool{} // tombstoned, by owner
 	for i, p := range puts {
+		if p.Owner != "" {
+			g, seen := gone[p.Owner]
+			if !seen {
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM fieldcrypt_tombstones WHERE id = ?)`, p.Owner).Scan(&g); err != nil {
+					return nil, s.fail("put tokens", err)
+				}
+				gone[p.Owner] = g
+			}
+			if g {
+				out[i].Err = keystore.ErrTombstoned
+				continue
+			}
+		}
 		if out[i], err = putToken(ctx, tx, p, nowUS, created); err != nil {
 			return nil, s.fail("put tokens", err)
 		}

@@ -87,6 +87,8 @@ func Run(t *testing.T, newStore func(t *testing.T) keystore.Store, opts ...Optio
 		{"TokenReaddress", plain(testTokenReaddress)},
 		{"TokenExpiry", plain(testTokenExpiry)},
 		{"TokenPutRace", plain(testTokenPutRace)},
+		{"PutTokensAfterErasure", plain(testPutTokensAfterErasure)},
+		{"PutTokensErasureRace", plain(testPutTokensErasureRace)},
 		{"SweepLock", plain(testSweepLock)},
 	}
 	known := map[string]bool{}
