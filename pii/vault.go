@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync/atomic"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 	"github.com/fieldcrypt/fieldcrypt/vaulttoken"
@@ -543,13 +544,17 @@ func (p *Protector) vaultOpen(ctx context.Context, w *walker, fail func(job int3
 // ExpireTokens removes the vaulted tokens whose ttl= has run out (they
 // stopped opening at that moment; this frees their room in the store and
 // in the occupancy count) and returns how many it removed. Run it
-// periodically, as Expire is for retention.
-func (p *Protector) ExpireTokens(ctx context.Context) (int, error) {
+// periodically, as Expire is for retention. With an Auditor, each call is
+// audited as an OpExpire event with Detail "tokens" and Records the number
+// removed.
+func (p *Protector) ExpireTokens(ctx context.Context) (total int, err error) {
+	defer func() {
+		p.auditLifecycle(ctx, audit.Event{Op: audit.OpExpire, Detail: "tokens", Records: total}, "", &err) // audit.go
+	}()
 	tv, err := p.tokenVault()
 	if err != nil {
 		return 0, err
 	}
-	total := 0
 	for {
 		n, err := tv.ExpireTokens(ctx, p.now(), expireBatch)
 		total += n

@@ -7,8 +7,14 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 )
+
+// OpLookupToken is the audit operation of LookupToken: the event names
+// the type's scope, the field path (Detail) and the subject's keyed
+// reference, never the value or the token.
+const OpLookupToken audit.Op = "token.lookup"
 
 // LookupToken returns the token that Seal gave value in field of T for
 // subject, without creating one: for joins and searches by a value whose
@@ -19,8 +25,13 @@ import (
 // it is found by the value's keyed index (one FindTokens call). A value
 // that has no token yet (never sealed, expired, or erased with its
 // subject) gives ErrTokenNotFound; a subject without keys too. subject may
-// be "" only for a scope=global field with survive.
-func LookupToken[T any](ctx context.Context, p *Protector, subject, field, value string) (string, error) {
+// be "" only for a scope=global field with survive. With an Auditor, every
+// call is audited (OpLookupToken), whatever its outcome.
+func LookupToken[T any](ctx context.Context, p *Protector, subject, field, value string) (tok string, err error) {
+	var typ, detail string
+	defer func() {
+		p.auditLifecycle(ctx, audit.Event{Op: OpLookupToken, Type: typ, Detail: detail}, subject, &err) // audit.go
+	}()
 	t := reflect.TypeFor[T]()
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -32,10 +43,12 @@ func LookupToken[T any](ctx context.Context, p *Protector, subject, field, value
 	if rp.err != nil {
 		return "", rp.err
 	}
+	typ = rp.st.scope
 	f, scope := findField(rp.st, rp.st.scope, strings.Split(field, "."))
 	if f == nil || f.token == "" {
 		return "", fmt.Errorf("%w: %v has no token field %q", ErrInvalidArgument, t, field)
 	}
+	detail = rp.st.name + "." + field // a field that exists: not data
 	if f.vault == nil || !f.vault.convergent {
 		return "", fmt.Errorf("%w: %s", ErrNotConvergent, field)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
 	"github.com/fieldcrypt/fieldcrypt/keystore"
 	"github.com/fieldcrypt/fieldcrypt/keystore/memory"
@@ -743,4 +744,86 @@ func TestVaultSealRacingForget(t *testing.T) {
 			t.Fatalf("the store's result for the put = %+v, want ErrTombstoned", r)
 		}
 	})
+}
+
+// vaultAuditor keeps the events of the vault tests.
+type vaultAuditor struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (r *vaultAuditor) Audit(_ context.Context, e audit.Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *vaultAuditor) take(op audit.Op) []audit.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []audit.Event
+	for _, e := range r.events {
+		if e.Op == op {
+			out = append(out, e)
+		}
+	}
+	r.events = nil
+	return out
+}
+
+// TestVaultLookupAndExpireAudited: LookupToken and ExpireTokens emit audit
+// events, with the outcome, and neither the value nor the token in them.
+func TestVaultLookupAndExpireAudited(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	rec := &vaultAuditor{}
+	clock := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	p := newVaultProtector(t, store, pii.WithAuditor(rec), pii.WithClock(now))
+	a := vaultConv{ID: "a", Zip: "10115", Fresh: "10115", Dept: "Sales", Team: "Blue", Serial: "1234567"}
+	if err := p.Seal(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	rec.take("")
+	tok, err := pii.LookupToken[vaultConv](ctx, p, "a", "Zip", "10115")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pii.LookupToken[vaultConv](ctx, p, "a", "Zip", "10117"); !errors.Is(err, pii.ErrTokenNotFound) {
+		t.Fatal(err)
+	}
+	evs := rec.take(pii.OpLookupToken)
+	if len(evs) != 2 || evs[0].Outcome != audit.OutcomeOK || evs[1].Outcome != audit.OutcomeError ||
+		evs[0].Subject == "" || evs[0].Detail != "vaultConv.Zip" {
+		t.Fatalf("lookup events = %+v", evs)
+	}
+	for _, e := range evs {
+		b, _ := e.MarshalCanonical()
+		for _, secret := range []string{"10115", "10117", tok, `"a"`} {
+			if strings.Contains(string(b), secret) {
+				t.Fatalf("lookup event holds %q: %s", secret, b)
+			}
+		}
+	}
+	ttl := vaultTTL{ID: "a", Code: "1234"}
+	if err := p.Seal(ctx, &ttl); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(48 * time.Hour)
+	mu.Unlock()
+	rec.take("")
+	n, err := p.ExpireTokens(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireTokens = %d, %v", n, err)
+	}
+	evs = rec.take(audit.OpExpire)
+	if len(evs) != 1 || evs[0].Detail != "tokens" || evs[0].Records != 1 || evs[0].Outcome != audit.OutcomeOK {
+		t.Fatalf("expire events = %+v", evs)
+	}
 }
