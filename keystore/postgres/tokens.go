@@ -432,6 +432,13 @@ func (s *Store) CountTokens(ctx context.Context, space, partition string) (int64
 // removeOwnerTokens removes the mappings of owner inside an erasing
 // transaction, keeping the partition counts, and returns how many.
 func removeOwnerTokens(ctx context.Context, tx pgx.Tx, owner string) (int64, error) {
+	// The partitions' count rows first, in PutTokens' order: a put into
+	// two of them and this erasure never wait on each other in a cycle.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM fieldcrypt_token_counts
+		WHERE (space, part) IN (SELECT space, part FROM fieldcrypt_tokens WHERE owner = $1)
+		ORDER BY space, part FOR UPDATE`, owner); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := tx.QueryRow(ctx, `WITH gone AS (
 			DELETE FROM fieldcrypt_tokens WHERE owner = $1 RETURNING space, part),
