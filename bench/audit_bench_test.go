@@ -79,7 +79,7 @@ func benchAudited(b *testing.B, audited bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if want := uint64(b.N) + 1; head.Seq != want { // + the Seal
-		b.Fatalf("%d events in the table, want %d", head.Seq, want)
+	if want := uint64(b.N) + 1; head.Events != want { // + the Seal
+		b.Fatalf("%d events in the table, want %d", head.Events, want)
 	}
 }

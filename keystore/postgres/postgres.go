@@ -190,13 +190,18 @@ var migrations = []string{
 	CREATE TRIGGER fieldcrypt_consent_history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_consent_history
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
 	// The tamper-evident audit trail (audit.go): one hash-chained row per
-	// event, appended only.
+	// batch of events (events numbered first_event..last_event, one per
+	// line), appended only. The batch is stored out of line uncompressed
+	// (STORAGE EXTERNAL): pglz on every insert cost more than it saved.
 	`CREATE TABLE fieldcrypt_audit (
-		seq   bigint PRIMARY KEY CHECK (seq > 0),
-		prev  bytea NOT NULL,
-		event text NOT NULL,
-		mac   bytea NOT NULL
+		seq         bigint PRIMARY KEY CHECK (seq > 0),
+		first_event bigint NOT NULL,
+		last_event  bigint NOT NULL,
+		prev        bytea NOT NULL,
+		events      text NOT NULL,
+		mac         bytea NOT NULL
 	);
+	ALTER TABLE fieldcrypt_audit ALTER COLUMN events SET STORAGE EXTERNAL;
 	CREATE TRIGGER fieldcrypt_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fieldcrypt_audit
 		FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_append_only();`,
 	tokenMigration, // tokens.go
