@@ -103,6 +103,9 @@ type Event struct {
 // Auditor receives events. Audit is called synchronously by the operation
 // being audited; an error fails that operation (fail closed), so an
 // Auditor that must not slow callers down hands events to a [Writer].
+// The slices of an event (field lists, subjects) may be shared with other
+// events: an Auditor may keep them, or append to them, but must not modify
+// their elements.
 type Auditor interface {
 	Audit(ctx context.Context, e Event) error
 }

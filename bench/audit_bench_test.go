@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/internal/pgtest"
@@ -81,5 +82,47 @@ func benchAudited(b *testing.B, audited bool) {
 	}
 	if want := uint64(b.N) + 1; head.Events != want { // + the Seal
 		b.Fatalf("%d events in the table, want %d", head.Events, want)
+	}
+}
+
+// BenchmarkAuditTableAppend is the writer's side of BenchmarkOpenAudited,
+// per event: chaining and storing batches of 1024 events (as an Open of
+// the 6-field struct produces them) in one PostgreSQL row each. Under
+// Block, Open with auditing runs no faster than this, on the other core.
+func BenchmarkAuditTableAppend(b *testing.B) {
+	ctx := context.Background()
+	store, err := postgres.Open(ctx, pgtest.Schema(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	kek, err := local.Generate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := pii.New(ctx, kek, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	table, err := pii.NewAuditTable(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := audit.Event{Time: time.Now().UTC(), Op: audit.OpOpen, Type: "bench.fields6", Subject: "s.Qm9vYmFyYmF6cXV4cXV1eA", Actor: "billing-job", Purpose: "billing",
+		Opened: []string{"fields6.A", "fields6.B", "fields6.C", "fields6.D", "fields6.E", "fields6.F"}, Outcome: audit.OutcomeOK}
+	batch := make([]audit.Event, 1024)
+	for i := range batch {
+		batch[i] = e
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if n == 0 {
+			if err := table.AppendEvents(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n = (n + 1) % len(batch)
 	}
 }
