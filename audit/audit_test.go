@@ -399,3 +399,39 @@ func TestWriterCloseReportsUnstored(t *testing.T) {
 		t.Fatalf("Close with the sink down = %v, want it to count the 3 unstored events", err)
 	}
 }
+
+// TestWriterStoresFullBatchAtOnce: a full batch is handed to the sink
+// without waiting for the flush interval, in one AppendEvents; Flush
+// stores a partial batch without waiting for it either.
+func TestWriterStoresFullBatchAtOnce(t *testing.T) {
+	s := &sink{}
+	w := NewWriter(s, WriterOptions{Batch: 4, FlushInterval: time.Hour})
+	ctx := context.Background()
+	for i := range 4 {
+		if err := w.Audit(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(s.stored()) < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a full batch waited for the flush interval")
+		}
+	}
+	if err := w.Audit(ctx, event(4)); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Flush(fctx); err != nil {
+		t.Fatalf("Flush of a partial batch: %v", err)
+	}
+	s.mu.Lock()
+	batches := s.batches
+	s.mu.Unlock()
+	if got := len(s.stored()); got != 5 || batches != 2 || w.Pending() != 0 {
+		t.Fatalf("stored %d events in %d batches, %d pending; want 5 in 2, 0", got, batches, w.Pending())
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
