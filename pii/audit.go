@@ -185,8 +185,14 @@ func auditFields(e *audit.Event, w *walker, seal bool) {
 		k.root, k.f[i], k.cls[i] = n.name, j.field, fieldClass(j, seal)
 	}
 	if cacheable {
+		if last := lastFieldList.Load(); last != nil && last.key == k {
+			last.lists.set(e, seal)
+			return
+		}
 		if v, ok := fieldListCache.Load(k); ok {
-			v.(*fieldLists).set(e, seal)
+			l := v.(*fieldLists)
+			lastFieldList.Store(&fieldListEntry{k, l})
+			l.set(e, seal)
 			return
 		}
 	}
@@ -222,7 +228,15 @@ const fieldListCacheSize = 4096
 var (
 	fieldListCache sync.Map // fieldListKey → *fieldLists
 	fieldListCount atomic.Int64
+	// lastFieldList is the entry found last: a loop over values of one
+	// type compares keys instead of hashing them.
+	lastFieldList atomic.Pointer[fieldListEntry]
 )
+
+type fieldListEntry struct {
+	key   fieldListKey
+	lists *fieldLists
+}
 
 type fieldListKey struct {
 	root string
