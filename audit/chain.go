@@ -70,7 +70,6 @@ type Chain struct {
 	key  []byte
 	head Head
 	mac  hash.Hash // HMAC under key, reused row after row
-	buf  []byte
 }
 
 // NewChain continues the chain whose last row is head (the zero Head for a
@@ -109,7 +108,9 @@ func (c *Chain) Next(events ...Event) (Row, error) {
 	if len(events) == 0 {
 		return Row{}, fmt.Errorf("%w: empty batch", ErrInvalidEvent)
 	}
-	b := c.buf[:0]
+	// Sized for typical events (~250 bytes), so that a batch of them is
+	// built without growing; the row owns it.
+	b := make([]byte, 0, 320*len(events))
 	for i := range events {
 		e := &events[i]
 		if err := e.Validate(); err != nil {
@@ -125,10 +126,9 @@ func (c *Chain) Next(events ...Event) (Row, error) {
 			return Row{}, err
 		}
 	}
-	c.buf = b[:0]
 	r := Row{
 		Seq: c.head.Seq + 1, First: c.head.Events + 1, Last: c.head.Events + uint64(len(events)),
-		Prev: c.head.prev(), Events: bytes.Clone(b),
+		Prev: c.head.prev(), Events: b,
 	}
 	r.MAC = appendRowMAC(c.mac, nil, r)
 	c.head = Head{Seq: r.Seq, MAC: r.MAC, Events: r.Last}

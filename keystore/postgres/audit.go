@@ -54,7 +54,7 @@ func (s *Store) AppendAudit(ctx context.Context, extend func(audit.Head) ([]audi
 		}
 		for _, r := range rows {
 			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_audit (seq, first_event, last_event, prev, events, mac) VALUES ($1, $2, $3, $4, $5, $6)`,
-				int64(r.Seq), int64(r.First), int64(r.Last), r.Prev, string(r.Events), r.MAC); err != nil {
+				int64(r.Seq), int64(r.First), int64(r.Last), r.Prev, r.Events, r.MAC); err != nil { // []byte into text: not copied to a string first
 				return err
 			}
 		}
