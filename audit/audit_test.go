@@ -51,7 +51,7 @@ func TestChainVerifies(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", head, err)
 	}
 	// Continuing from a stored head gives the same chain as one run.
-	c, _ := NewChain(key, Head{Seq: 3, MAC: rows[2].MAC})
+	c, _ := NewChain(key, Head{Seq: 3, MAC: rows[2].MAC, Events: 3})
 	r4, _ := c.Next(event(3))
 	if !bytes.Equal(r4.MAC, rows[3].MAC) {
 		t.Error("a chain continued from its head differs")
@@ -76,7 +76,7 @@ func TestChainFindsTampering(t *testing.T) {
 	}{
 		"edited event": {func(r []Row) []Row {
 			r = clone(r)
-			r[2].Event = bytes.Replace(r[2].Event, []byte("agent-7"), []byte("agent-8"), 1)
+			r[2].Events = bytes.Replace(r[2].Events, []byte("agent-7"), []byte("agent-8"), 1)
 			return r
 		}, nil, 3, ProblemEdited},
 		"deleted row": {func(r []Row) []Row { return append(clone(r[:2]), r[3:]...) }, nil, 4, ProblemMissing},
@@ -127,6 +127,127 @@ func TestChainFindsTampering(t *testing.T) {
 	// An anchor that disagrees with the stored row.
 	if _, err := Verify(key, seq(rows), Head{Seq: 2, MAC: rows[3].MAC}); !errors.Is(err, ErrChainBroken) {
 		t.Errorf("mismatched anchor: %v", err)
+	}
+}
+
+// batchesOf is a chain of rows of 3 events each: events 1-3, 4-6, ...
+func batchesOf(t *testing.T, n int) []Row {
+	t.Helper()
+	c, err := NewChain(key, Head{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]Row, n)
+	for i := range rows {
+		if rows[i], err = c.Next(event(3*i), event(3*i+1), event(3*i+2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rows
+}
+
+func TestChainBatches(t *testing.T) {
+	rows := batchesOf(t, 4)
+	head, err := Verify(key, seq(rows))
+	if err != nil || head.Seq != 4 || head.Events != 12 || !bytes.Equal(head.MAC, rows[3].MAC) {
+		t.Fatalf("Verify = %+v, %v", head, err)
+	}
+	r := rows[1]
+	if r.First != 4 || r.Last != 6 || r.EventCount() != 3 {
+		t.Fatalf("row 2: events %d-%d, %d stored", r.First, r.Last, r.EventCount())
+	}
+	for i, b := range r.Split() {
+		e, err := ParseEvent(b)
+		if err != nil || !e.Time.Equal(event(3+i).Time) {
+			t.Fatalf("row 2 event %d: %+v, %v", i, e, err)
+		}
+		want, _ := event(3 + i).MarshalCanonical()
+		if !bytes.Equal(b, want) {
+			t.Errorf("row 2 event %d stored as %s, want %s", i, b, want)
+		}
+	}
+	// Continuing from a stored head (with its event count) gives the same chain.
+	c, _ := NewChain(key, Head{Seq: 2, MAC: rows[1].MAC, Events: 6})
+	r3, _ := c.Next(event(6), event(7), event(8))
+	if !bytes.Equal(r3.MAC, rows[2].MAC) || r3.First != 7 {
+		t.Error("a chain of batches continued from its head differs")
+	}
+	if _, err := c.Next(); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("empty batch: %v", err)
+	}
+	if _, err := c.Next(event(1), Event{}); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("batch with an invalid event: %v", err)
+	}
+	if _, err := NewChain(key, Head{Seq: 2, MAC: rows[1].MAC}); err == nil {
+		t.Error("a head with fewer events than rows was accepted")
+	}
+}
+
+// TestChainFindsEventTampering: an event edited, deleted, inserted,
+// reordered or moved inside the rows of a batched chain is found, at its
+// row, with the row's event numbers.
+func TestChainFindsEventTampering(t *testing.T) {
+	lines := func(r Row) [][]byte { return r.Split() }
+	join := func(ls [][]byte) []byte { return bytes.Join(ls, []byte{'\n'}) }
+	clone := func(rows []Row) []Row { return append([]Row(nil), rows...) }
+	cases := map[string]struct {
+		rows        func([]Row) []Row
+		seq         uint64
+		first, last uint64
+		problem     Problem
+	}{
+		"event edited": {func(r []Row) []Row {
+			r = clone(r)
+			ls := lines(r[1])
+			ls[1] = bytes.Replace(ls[1], []byte("agent-7"), []byte("agent-8"), 1)
+			r[1].Events = join(ls)
+			return r
+		}, 2, 4, 6, ProblemEdited},
+		"event deleted": {func(r []Row) []Row {
+			r = clone(r)
+			ls := lines(r[1])
+			r[1].Events = join(append(ls[:1:1], ls[2:]...))
+			return r
+		}, 2, 4, 6, ProblemEdited},
+		"event deleted and renumbered": {func(r []Row) []Row {
+			r = clone(r)
+			ls := lines(r[1])
+			r[1].Events, r[1].Last = join(ls[:2]), 5
+			return r
+		}, 2, 4, 5, ProblemEdited},
+		"event inserted": {func(r []Row) []Row {
+			r = clone(r)
+			ls := lines(r[2])
+			r[2].Events = join(append(ls, ls[0]))
+			return r
+		}, 3, 7, 9, ProblemEdited},
+		"events reordered": {func(r []Row) []Row {
+			r = clone(r)
+			ls := lines(r[0])
+			ls[0], ls[2] = ls[2], ls[0]
+			r[0].Events = join(ls)
+			return r
+		}, 1, 1, 3, ProblemEdited},
+		"event moved to the next row": {func(r []Row) []Row {
+			r = clone(r)
+			a, b := lines(r[0]), lines(r[1])
+			r[0].Events, r[1].Events = join(a[:2]), join(append([][]byte{a[2]}, b...))
+			return r
+		}, 1, 1, 3, ProblemEdited},
+		"row deleted": {func(r []Row) []Row { return append(clone(r[:1]), r[2:]...) }, 3, 7, 9, ProblemMissing},
+	}
+	rows := batchesOf(t, 4)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Verify(key, seq(tc.rows(rows)))
+			var ce *ChainError
+			if !errors.As(err, &ce) || ce.Seq != tc.seq || ce.First != tc.first || ce.Last != tc.last || ce.Problem != tc.problem {
+				t.Fatalf("Verify = %v, want %q at row %d (events %d-%d)", err, tc.problem, tc.seq, tc.first, tc.last)
+			}
+			if strings.Contains(err.Error(), "agent") {
+				t.Errorf("error quotes an event: %v", err)
+			}
+		})
 	}
 }
 
@@ -276,5 +397,41 @@ func TestWriterCloseReportsUnstored(t *testing.T) {
 	err := w.Close(ctx)
 	if err == nil || !strings.Contains(err.Error(), "3 events not stored") {
 		t.Fatalf("Close with the sink down = %v, want it to count the 3 unstored events", err)
+	}
+}
+
+// TestWriterStoresFullBatchAtOnce: a full batch is handed to the sink
+// without waiting for the flush interval, in one AppendEvents; Flush
+// stores a partial batch without waiting for it either.
+func TestWriterStoresFullBatchAtOnce(t *testing.T) {
+	s := &sink{}
+	w := NewWriter(s, WriterOptions{Batch: 4, FlushInterval: time.Hour})
+	ctx := context.Background()
+	for i := range 4 {
+		if err := w.Audit(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(s.stored()) < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a full batch waited for the flush interval")
+		}
+	}
+	if err := w.Audit(ctx, event(4)); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Flush(fctx); err != nil {
+		t.Fatalf("Flush of a partial batch: %v", err)
+	}
+	s.mu.Lock()
+	batches := s.batches
+	s.mu.Unlock()
+	if got := len(s.stored()); got != 5 || batches != 2 || w.Pending() != 0 {
+		t.Fatalf("stored %d events in %d batches, %d pending; want 5 in 2, 0", got, batches, w.Pending())
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -68,6 +68,14 @@ func appendListField(dst []byte, name string, vs []string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII[b] reports whether ASCII byte b is copied as it is.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := range t {
+		t[b] = b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 // appendJSONString quotes s as encoding/json does: <, > and & escaped for
 // HTML, control characters as \n \r \t \b \f or \u00XX, invalid UTF-8 as
 // \ufffd, and U+2028 and U+2029 escaped.
@@ -76,7 +84,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if plainASCII[b] {
 				i++
 				continue
 			}

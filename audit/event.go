@@ -11,13 +11,17 @@
 // Sinks:
 //
 //   - [NewSlogAuditor] writes each event as one structured log record.
-//   - [Chain] makes a sequence of events tamper-evident: each row carries an
-//     HMAC over its sequence number, the previous row's MAC and the event,
-//     so [Verify] finds an edited, deleted, inserted or reordered row in a
-//     stored audit trail. Cutting rows off the end is only visible against a
-//     [Head] kept elsewhere (export one periodically).
+//   - [Chain] makes a sequence of events tamper-evident: each row holds a
+//     batch of events, numbered on from the row before, and carries an HMAC
+//     over its sequence number, its event numbers, the previous row's MAC
+//     and the events, so [Verify] finds an edited, deleted, inserted or
+//     reordered row, or event inside a row, in a stored audit trail, and
+//     names the row and its event numbers. Cutting rows off the end is only
+//     visible against a [Head] kept elsewhere (export one periodically).
 //   - [Writer] batches events for a slow sink (a database table) on a
-//     goroutine, with an explicit policy for when the sink cannot keep up
+//     goroutine (one row per batch in fieldcrypt's audit table, so that the
+//     database's cost per event stays small), with an explicit policy for
+//     when the sink cannot keep up
 //     ([Block] or [FailClosed]). Events are never dropped silently: a full
 //     buffer or a failing sink is an error returned to the caller, whose
 //     operation then fails.
@@ -103,6 +107,9 @@ type Event struct {
 // Auditor receives events. Audit is called synchronously by the operation
 // being audited; an error fails that operation (fail closed), so an
 // Auditor that must not slow callers down hands events to a [Writer].
+// The slices of an event (field lists, subjects) may be shared with other
+// events: an Auditor may keep them, or append to them, but must not modify
+// their elements.
 type Auditor interface {
 	Audit(ctx context.Context, e Event) error
 }

@@ -34,10 +34,10 @@ func ExampleVerify() {
 	head, err := audit.Verify(key, all(rows))
 	fmt.Println(head.Seq, err)
 
-	rows[1].Event = bytes.Replace(rows[1].Event, []byte("agent-7"), []byte("agent-8"), 1)
+	rows[1].Events = bytes.Replace(rows[1].Events, []byte("agent-7"), []byte("agent-8"), 1)
 	_, err = audit.Verify(key, all(rows))
 	fmt.Println(err)
 	// Output:
 	// 3 <nil>
-	// audit: chain broken at row 2: row edited (MAC does not match its contents)
+	// audit: chain broken at row 2 (events 2-2): row edited (MAC does not match its contents)
 }

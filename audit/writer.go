@@ -36,7 +36,10 @@ var ErrClosed = errors.New("audit: writer closed")
 
 // WriterOptions configure a Writer. Zero values take the defaults.
 type WriterOptions struct {
-	Buffer        int           // events held before the policy applies; default 4096
+	// Buffer is how many accepted events may wait for the goroutine
+	// before the policy applies; default 4096. (The goroutine holds the
+	// events it is storing besides.)
+	Buffer        int
 	Batch         int           // events per AppendEvents; default 256
 	FlushInterval time.Duration // longest an event waits for a batch to fill; default 50 ms
 	Policy        Policy
@@ -52,16 +55,25 @@ type WriterOptions struct {
 }
 
 // Writer batches events for a BatchSink on a goroutine of its own.
+//
+// Audit appends the event to a buffer under a mutex and returns; it wakes
+// the goroutine only when a batch is full (or the flush interval passes),
+// so that queuing an event costs the caller no more than an uncontended
+// lock. The goroutine takes the whole buffer at once and stores it in
+// batches of Batch events.
 type Writer struct {
 	sink BatchSink
 	opt  WriterOptions
-	ch   chan Event
 
 	mu       sync.Mutex
+	buf      []Event // accepted, not yet taken by the goroutine
+	spare    []Event // the goroutine's last batch, reused as the next buffer
 	closed   bool
 	pending  int // accepted, not yet stored
 	lastErr  error
-	drained  *sync.Cond
+	room     *sync.Cond // broadcast when the buffer is taken, or on Close
+	drained  *sync.Cond // broadcast when pending reaches 0
+	kick     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -84,7 +96,8 @@ func NewWriter(sink BatchSink, opt WriterOptions) *Writer {
 	if opt.RetryMax <= 0 {
 		opt.RetryMax = 5 * time.Second
 	}
-	w := &Writer{sink: sink, opt: opt, ch: make(chan Event, opt.Buffer), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{sink: sink, opt: opt, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w.room = sync.NewCond(&w.mu)
 	w.drained = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -97,40 +110,53 @@ func (w *Writer) Audit(ctx context.Context, e Event) error {
 		return err
 	}
 	w.mu.Lock()
+	if len(w.buf) >= w.opt.Buffer && !w.closed {
+		if err := w.waitRoomLocked(ctx); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
 	if w.closed {
 		w.mu.Unlock()
 		return ErrClosed
 	}
+	w.buf = append(w.buf, e)
 	w.pending++
+	full := len(w.buf) >= w.opt.Batch
 	w.mu.Unlock()
-	select {
-	case w.ch <- e:
-		return nil
-	default:
+	if full {
+		w.wake()
 	}
-	if w.opt.Policy == FailClosed {
-		w.unpend(1)
-		return fmt.Errorf("%w (policy: fail closed)", ErrBackpressure)
-	}
-	select {
-	case w.ch <- e:
-		return nil
-	case <-ctx.Done():
-		w.unpend(1)
-		return fmt.Errorf("%w: %w", ErrBackpressure, ctx.Err())
-	case <-w.stop:
-		w.unpend(1)
-		return ErrClosed
-	}
+	return nil
 }
 
-func (w *Writer) unpend(n int) {
-	w.mu.Lock()
-	w.pending -= n
-	if w.pending == 0 {
-		w.drained.Broadcast()
+// waitRoomLocked applies the policy to a full buffer: it returns at once
+// under FailClosed, and waits for room under Block (or for Close, or for
+// ctx to end).
+func (w *Writer) waitRoomLocked(ctx context.Context) error {
+	if w.opt.Policy == FailClosed {
+		return fmt.Errorf("%w (policy: fail closed)", ErrBackpressure)
 	}
-	w.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.room.Broadcast()
+		w.mu.Unlock()
+	})
+	defer stop()
+	for len(w.buf) >= w.opt.Buffer && !w.closed {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBackpressure, err)
+		}
+		w.room.Wait()
+	}
+	return nil
+}
+
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Pending returns how many accepted events are not yet stored.
@@ -155,6 +181,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 		w.mu.Unlock()
 	})
 	defer stop()
+	w.wake() // store what is buffered now, not at the next interval
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.pending > 0 {
@@ -169,9 +196,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 // Close stops accepting events, stores what is buffered (retrying the
 // sink until ctx ends) and stops the goroutine. If events remain unstored
 // when ctx ends, Close says how many: they are lost, and the caller knows.
+// Callers waiting for room under Block get ErrClosed.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.closed = true
+	w.room.Broadcast()
 	w.mu.Unlock()
 	err := w.Flush(ctx)
 	w.stopOnce.Do(func() { close(w.stop) })
@@ -184,28 +213,34 @@ func (w *Writer) Close(ctx context.Context) error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	batch := make([]Event, 0, w.opt.Batch)
 	timer := time.NewTimer(w.opt.FlushInterval)
 	defer timer.Stop()
 	for {
 		select {
-		case e := <-w.ch:
-			batch = append(batch, e)
-			if len(batch) < w.opt.Batch {
-				continue
-			}
+		case <-w.kick:
 		case <-timer.C:
 			timer.Reset(w.opt.FlushInterval)
 		case <-w.stop:
 			return
 		}
-		if len(batch) == 0 {
-			continue
+		w.mu.Lock()
+		taken := w.buf
+		w.buf, w.spare = w.spare[:0], nil
+		w.room.Broadcast()
+		w.mu.Unlock()
+		for rest := taken; len(rest) > 0; {
+			n := min(len(rest), w.opt.Batch)
+			if !w.store(rest[:n]) {
+				return
+			}
+			rest = rest[n:]
 		}
-		if !w.store(batch) {
-			return
+		clear(taken) // drop the events' strings
+		w.mu.Lock()
+		if w.spare == nil && cap(taken) <= 2*w.opt.Buffer {
+			w.spare = taken[:0]
 		}
-		batch = batch[:0]
+		w.mu.Unlock()
 	}
 }
 
@@ -217,9 +252,14 @@ func (w *Writer) store(batch []Event) bool {
 		err := w.sink.AppendEvents(context.Background(), batch)
 		w.mu.Lock()
 		w.lastErr = err
+		if err == nil {
+			w.pending -= len(batch)
+			if w.pending == 0 {
+				w.drained.Broadcast()
+			}
+		}
 		w.mu.Unlock()
 		if err == nil {
-			w.unpend(len(batch))
 			return true
 		}
 		if w.opt.OnSinkError != nil {

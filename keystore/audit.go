@@ -10,8 +10,10 @@ import (
 )
 
 // AuditLog is implemented by stores that keep a tamper-evident audit
-// trail: a table of audit.Row, each linked to the one before by an HMAC
-// (package audit). It is a sibling interface of Store, found by type
+// trail: a table of audit.Row, each a batch of events (one AppendEvents of
+// the audit writer: one table row for many events, so that the database's
+// cost per event is small), linked to the row before by an HMAC (package
+// audit). It is a sibling interface of Store, found by type
 // assertion; every store of this module implements it.
 //
 // The store never sees the chain's key: AppendAudit hands the current head
@@ -25,8 +27,9 @@ import (
 type AuditLog interface {
 	// AppendAudit reads the head of the chain (the zero Head when it is
 	// empty) and calls extend with it; the rows extend returns must
-	// continue the chain (sequence numbers head.Seq+1, +2, ... and the
-	// first row's Prev the head's MAC), or AppendAudit fails with
+	// continue the chain (sequence numbers head.Seq+1, +2, ..., the
+	// first row's Prev the head's MAC, event numbers from head.Events+1
+	// on without gaps), or AppendAudit fails with
 	// ErrInvalid and stores nothing. An error of extend is returned as
 	// it is, and nothing is stored. extend is called once.
 	AppendAudit(ctx context.Context, extend func(head audit.Head) ([]audit.Row, error)) error
@@ -36,8 +39,8 @@ type AuditLog interface {
 	// table are returned as they are, for Verify to judge).
 	AuditRows(ctx context.Context, after uint64, limit int) ([]audit.Row, error)
 
-	// AuditHead returns the last stored row's sequence number and MAC
-	// (the zero Head for an empty table).
+	// AuditHead returns the last stored row's sequence number, MAC and
+	// last event number (the zero Head for an empty table).
 	AuditHead(ctx context.Context) (audit.Head, error)
 }
 
@@ -48,14 +51,18 @@ func CheckAuditRows(head audit.Head, rows []audit.Row) error {
 	if head.Seq == 0 {
 		prev = make([]byte, audit.MACSize)
 	}
+	events := head.Events
 	for i, r := range rows {
 		if r.Seq != head.Seq+uint64(i)+1 {
 			return fmt.Errorf("%w: audit row %d does not follow the head (%d)", ErrInvalid, r.Seq, head.Seq)
 		}
-		if !bytes.Equal(r.Prev, prev) || len(r.MAC) != audit.MACSize || len(r.Event) == 0 {
+		if !bytes.Equal(r.Prev, prev) || len(r.MAC) != audit.MACSize || len(r.Events) == 0 {
 			return fmt.Errorf("%w: audit row %d does not link to the row before", ErrInvalid, r.Seq)
 		}
-		prev = r.MAC
+		if r.First != events+1 || r.Last < r.First || r.Last > 1<<63-1 {
+			return fmt.Errorf("%w: audit row %d does not number its events on from the head (%d)", ErrInvalid, r.Seq, events)
+		}
+		prev, events = r.MAC, r.Last
 	}
 	return nil
 }

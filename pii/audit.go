@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fieldcrypt/fieldcrypt/audit"
 	"github.com/fieldcrypt/fieldcrypt/kms"
@@ -140,26 +141,125 @@ func (p *Protector) auditWalk(ctx context.Context, w *walker, op string, v any, 
 		return p.auditResult(failed, e.Op, err)
 	}
 	if failed == nil {
-		fields := &e.Opened
-		if op == "seal" {
-			fields = &e.Sealed
-		}
-		for i := range w.jobs {
-			j := &w.jobs[i]
-			switch {
-			case j.acl == aclRefused: // purpose.go
-				e.Refused = appendField(e.Refused, w, j)
-			case j.skip:
-			case op == "open" && j.keys == nil:
-				e.Refused = appendField(e.Refused, w, j)
-			case j.acl == aclMasked:
-				e.Masked = appendField(e.Masked, w, j)
-			default:
-				*fields = appendField(*fields, w, j)
-			}
-		}
+		auditFields(&e, w, op == "seal")
 	}
 	return p.auditResult(failed, e.Op, p.auditor.Audit(ctx, e))
+}
+
+// The classes of a job's field in an event.
+const (
+	fieldSkipped uint8 = iota
+	fieldRefused
+	fieldMasked
+	fieldDone // sealed or opened
+)
+
+func fieldClass(j *job, seal bool) uint8 {
+	switch {
+	case j.acl == aclRefused: // purpose.go
+		return fieldRefused
+	case j.skip:
+		return fieldSkipped
+	case !seal && j.keys == nil:
+		return fieldRefused
+	case j.acl == aclMasked:
+		return fieldMasked
+	}
+	return fieldDone
+}
+
+// auditFields sets the field lists of e from the jobs of w. The lists of a
+// call whose jobs are all fields of the root struct (the common case: Seal
+// or Open of one value of a flat type) are computed once per root, fields
+// and classes, and shared read-only by every event that has them.
+func auditFields(e *audit.Event, w *walker, seal bool) {
+	k := fieldListKey{seal: seal, n: len(w.jobs)}
+	cacheable := len(w.jobs) <= maxListJobs
+	for i := 0; cacheable && i < len(w.jobs); i++ {
+		j := &w.jobs[i]
+		n := w.paths[j.path]
+		if !j.direct || n.parent >= 0 || i > 0 && n.name != k.root {
+			cacheable = false
+			break
+		}
+		k.root, k.f[i], k.cls[i] = n.name, j.field, fieldClass(j, seal)
+	}
+	if cacheable {
+		if last := lastFieldList.Load(); last != nil && last.key == k {
+			last.lists.set(e, seal)
+			return
+		}
+		if v, ok := fieldListCache.Load(k); ok {
+			l := v.(*fieldLists)
+			lastFieldList.Store(&fieldListEntry{k, l})
+			l.set(e, seal)
+			return
+		}
+	}
+	var l fieldLists
+	for i := range w.jobs {
+		j := &w.jobs[i]
+		switch fieldClass(j, seal) {
+		case fieldRefused:
+			l.refused = appendField(l.refused, w, j)
+		case fieldMasked:
+			l.masked = appendField(l.masked, w, j)
+		case fieldDone:
+			l.done = appendField(l.done, w, j)
+		}
+	}
+	l.done, l.masked, l.refused = slices.Clip(l.done), slices.Clip(l.masked), slices.Clip(l.refused)
+	if cacheable && fieldListCount.Load() < fieldListCacheSize {
+		if _, loaded := fieldListCache.LoadOrStore(k, &l); !loaded {
+			fieldListCount.Add(1)
+		}
+	}
+	l.set(e, seal)
+}
+
+// maxListJobs bounds the jobs of a call whose field lists are cached.
+const maxListJobs = 16
+
+// fieldListCacheSize bounds fieldListCache (types in use × the combinations
+// of their fields that are set, masked or refused); beyond it, lists are
+// computed per call.
+const fieldListCacheSize = 4096
+
+var (
+	fieldListCache sync.Map // fieldListKey → *fieldLists
+	fieldListCount atomic.Int64
+	// lastFieldList is the entry found last: a loop over values of one
+	// type compares keys instead of hashing them.
+	lastFieldList atomic.Pointer[fieldListEntry]
+)
+
+type fieldListEntry struct {
+	key   fieldListKey
+	lists *fieldLists
+}
+
+type fieldListKey struct {
+	root string
+	seal bool
+	n    int
+	f    [maxListJobs]*fieldPlan
+	cls  [maxListJobs]uint8
+}
+
+// fieldLists are the field lists of an event, shared by the events of
+// every call with the same key: capacity clipped, so that an Auditor's
+// append copies; an Auditor must not modify them in place.
+type fieldLists struct {
+	done, masked, refused []string
+}
+
+func (l *fieldLists) set(e *audit.Event, seal bool) {
+	if seal {
+		e.Sealed = l.done
+	} else {
+		e.Opened = l.done
+	}
+	e.Masked, e.Refused = l.masked, l.refused
 }
 
 // auditEach is the hook of OpenEach before assignment: one event for the
@@ -229,6 +329,16 @@ func (p *Protector) auditResult(failed error, op audit.Op, aerr error) error {
 
 // auditSubjects sets the keyed references of the subjects of jobs.
 func (p *Protector) auditSubjects(e *audit.Event, w *walker, jobs []job) error {
+	if one, ok := oneSubject(jobs); ok { // the common case, without allocating
+		if one != "" {
+			id, err := p.auditRefs.recordID(p.ring, one)
+			if err != nil {
+				return err
+			}
+			e.Subject = id
+		}
+		return nil
+	}
 	var subjects []string
 	for i := range jobs {
 		s := jobs[i].subject
@@ -254,6 +364,23 @@ func (p *Protector) auditSubjects(e *audit.Event, w *walker, jobs []job) error {
 		e.Subjects = refs
 	}
 	return nil
+}
+
+// oneSubject returns the subject of jobs (global fields aside) if there is
+// at most one ("" for none), and false if there are several.
+func oneSubject(jobs []job) (string, bool) {
+	one := ""
+	for i := range jobs {
+		s := jobs[i].subject
+		if s == "" || jobs[i].field.global || s == one {
+			continue
+		}
+		if one != "" {
+			return "", false
+		}
+		one = s
+	}
+	return one, true
 }
 
 // appendField adds the path of j's field, without indexes, to fields

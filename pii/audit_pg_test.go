@@ -79,8 +79,8 @@ func checkAllStored(t *testing.T, w *audit.Writer, table *pii.AuditTable, want i
 	if err != nil {
 		t.Fatal(err)
 	}
-	if head.Seq != uint64(want) {
-		t.Fatalf("%d events in the audit table, want every accepted one: %d", head.Seq, want)
+	if head.Events != uint64(want) {
+		t.Fatalf("%d events in the audit table, want every accepted one: %d", head.Events, want)
 	}
 }
 

@@ -22,8 +22,9 @@ const auditChainLabel = "fieldcrypt/audit-chain-key/v1"
 //	w := audit.NewWriter(table, audit.WriterOptions{Policy: audit.FailClosed})
 //	p, err := pii.New(ctx, kek, store, pii.WithAuditor(w))
 //
-// Each row carries an HMAC-SHA256 over its sequence number, the previous
-// row's MAC and the event, under a key derived from the global keys (the
+// Each row holds a batch of events (one AppendEvents) and carries an
+// HMAC-SHA256 over its sequence number, its event numbers, the previous
+// row's MAC and the events, under a key derived from the global keys (the
 // first-generation addressing key, through a PRF with a label of its own):
 // only holders of the KEK can extend or verify the chain. The key store
 // never sees the key: it hands the head to AppendEvents inside the
@@ -57,7 +58,9 @@ func NewAuditTable(p *Protector) (*AuditTable, error) {
 }
 
 // AppendEvents appends events to the chain, all or none, in one
-// transaction of the key store.
+// transaction of the key store, as one row: the batch is the chain's unit
+// (a row's MAC covers every event in it, numbered), so that the database
+// stores one row per batch rather than one per event.
 func (t *AuditTable) AppendEvents(ctx context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -67,13 +70,11 @@ func (t *AuditTable) AppendEvents(ctx context.Context, events []audit.Event) err
 		if err != nil {
 			return nil, err
 		}
-		rows := make([]audit.Row, len(events))
-		for i, e := range events {
-			if rows[i], err = c.Next(e); err != nil {
-				return nil, err
-			}
+		r, err := c.Next(events...)
+		if err != nil {
+			return nil, err
 		}
-		return rows, nil
+		return []audit.Row{r}, nil
 	})
 }
 
@@ -117,9 +118,10 @@ func (t *AuditTable) Rows(ctx context.Context) iter.Seq2[audit.Row, error] {
 }
 
 // Verify checks the whole chain (audit.Verify) and returns the head it ends
-// at. A row that was edited, deleted, inserted or moved is reported as an
-// *audit.ChainError with its sequence number; rows cut off the end only
-// against anchors, heads exported earlier.
+// at. A row that was edited, deleted, inserted or moved, or an event in
+// it, is reported as an *audit.ChainError with the row's sequence number
+// and event numbers; rows cut off the end only against anchors, heads
+// exported earlier.
 func (t *AuditTable) Verify(ctx context.Context, anchors ...audit.Head) (audit.Head, error) {
 	return audit.Verify(t.key, t.Rows(ctx), anchors...)
 }

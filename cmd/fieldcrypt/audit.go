@@ -92,13 +92,17 @@ func cmdAuditVerify(ctx context.Context, args []string, std stdio) error {
 		head, err := t.Verify(ctx, as...)
 		var ce *audit.ChainError
 		if errors.As(err, &ce) {
-			fmt.Fprintf(std.out, "audit trail BROKEN at row %d: %s\n", ce.Seq, ce.Problem)
+			if ce.First != 0 || ce.Last != 0 {
+				fmt.Fprintf(std.out, "audit trail BROKEN at row %d (events %d-%d as stored): %s\n", ce.Seq, ce.First, ce.Last, ce.Problem)
+			} else {
+				fmt.Fprintf(std.out, "audit trail BROKEN at row %d: %s\n", ce.Seq, ce.Problem)
+			}
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(std.out, "audit trail intact: %d rows, head %s\n", head.Seq, formatHead(head))
+		fmt.Fprintf(std.out, "audit trail intact: %d rows, %d events, head %s\n", head.Seq, head.Events, formatHead(head))
 		if len(as) == 0 {
 			fmt.Fprintln(std.out, "(no --anchor given: rows cut off the end cannot be detected without a head kept elsewhere)")
 		}

@@ -11,7 +11,7 @@ import (
 var _ keystore.AuditLog = (*Store)(nil)
 
 func copyRow(r audit.Row) audit.Row {
-	return audit.Row{Seq: r.Seq, Prev: bytes.Clone(r.Prev), Event: bytes.Clone(r.Event), MAC: bytes.Clone(r.MAC)}
+	return audit.Row{Seq: r.Seq, First: r.First, Last: r.Last, Prev: bytes.Clone(r.Prev), Events: bytes.Clone(r.Events), MAC: bytes.Clone(r.MAC)}
 }
 
 func (s *Store) headLocked() audit.Head {
@@ -19,7 +19,7 @@ func (s *Store) headLocked() audit.Head {
 		return audit.Head{}
 	}
 	last := s.auditRows[len(s.auditRows)-1]
-	return audit.Head{Seq: last.Seq, MAC: bytes.Clone(last.MAC)}
+	return audit.Head{Seq: last.Seq, MAC: bytes.Clone(last.MAC), Events: last.Last}
 }
 
 // AppendAudit implements keystore.AuditLog.

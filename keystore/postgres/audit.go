@@ -18,20 +18,21 @@ type rowQueryer interface {
 
 func auditHead(ctx context.Context, q rowQueryer) (audit.Head, error) {
 	var h audit.Head
-	var seq int64
-	err := q.QueryRow(ctx, `SELECT seq, mac FROM fieldcrypt_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h.MAC)
+	var seq, last int64
+	err := q.QueryRow(ctx, `SELECT seq, mac, last_event FROM fieldcrypt_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h.MAC, &last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return audit.Head{}, nil
 	}
 	if err != nil {
 		return audit.Head{}, err
 	}
-	h.Seq = uint64(seq)
+	h.Seq, h.Events = uint64(seq), uint64(last)
 	return h, nil
 }
 
 // AppendAudit implements keystore.AuditLog: under a table lock that only
-// other appenders wait for, it reads the head and copies the new rows in.
+// other appenders wait for, it reads the head and inserts the new rows
+// (one per batch of events).
 func (s *Store) AppendAudit(ctx context.Context, extend func(audit.Head) ([]audit.Row, error)) error {
 	var extendErr error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -51,12 +52,13 @@ func (s *Store) AppendAudit(ctx context.Context, extend func(audit.Head) ([]audi
 			extendErr = err
 			return err
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"fieldcrypt_audit"}, []string{"seq", "prev", "event", "mac"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-				r := rows[i]
-				return []any{int64(r.Seq), r.Prev, string(r.Event), r.MAC}, nil
-			}))
-		return err
+		for _, r := range rows {
+			if _, err := tx.Exec(ctx, `INSERT INTO fieldcrypt_audit (seq, first_event, last_event, prev, events, mac) VALUES ($1, $2, $3, $4, $5, $6)`,
+				int64(r.Seq), int64(r.First), int64(r.Last), r.Prev, r.Events, r.MAC); err != nil { // []byte into text: not copied to a string first
+				return err
+			}
+		}
+		return nil
 	})
 	if extendErr != nil {
 		return extendErr
@@ -72,7 +74,7 @@ func (s *Store) AuditRows(ctx context.Context, after uint64, limit int) ([]audit
 	if err := keystore.CheckAuditPage(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, prev, event, mac FROM fieldcrypt_audit WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(min(after, 1<<63-1)), limit)
+	rows, err := s.pool.Query(ctx, `SELECT seq, first_event, last_event, prev, events, mac FROM fieldcrypt_audit WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(min(after, 1<<63-1)), limit)
 	if err != nil {
 		return nil, s.fail("audit rows", err)
 	}
@@ -80,12 +82,12 @@ func (s *Store) AuditRows(ctx context.Context, after uint64, limit int) ([]audit
 	var out []audit.Row
 	for rows.Next() {
 		var r audit.Row
-		var seq int64
-		var event string
-		if err := rows.Scan(&seq, &r.Prev, &event, &r.MAC); err != nil {
+		var seq, first, last int64
+		var events string
+		if err := rows.Scan(&seq, &first, &last, &r.Prev, &events, &r.MAC); err != nil {
 			return nil, s.fail("audit rows", err)
 		}
-		r.Seq, r.Event = uint64(seq), []byte(event)
+		r.Seq, r.First, r.Last, r.Events = uint64(seq), uint64(first), uint64(last), []byte(events)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

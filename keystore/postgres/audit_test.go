@@ -46,7 +46,7 @@ func TestAuditTwoInstances(t *testing.T) {
 		}
 	}
 	head, err := audit.Verify(storetest.AuditKey, storetest.AllRows(ctx, b, 33))
-	if err != nil || head.Seq != 4*each*2 {
+	if err != nil || head.Seq != 4*each || head.Events != 4*each*2 {
 		t.Fatalf("chain after two instances appended: %+v, %v", head, err)
 	}
 }
@@ -64,7 +64,7 @@ func TestAuditAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, stmt := range []string{`UPDATE fieldcrypt_audit SET event = 'x'`, `DELETE FROM fieldcrypt_audit`, `TRUNCATE fieldcrypt_audit`} {
+	for _, stmt := range []string{`UPDATE fieldcrypt_audit SET events = 'x'`, `DELETE FROM fieldcrypt_audit`, `TRUNCATE fieldcrypt_audit`} {
 		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v", stmt, err)
 		}
@@ -72,20 +72,32 @@ func TestAuditAppendOnly(t *testing.T) {
 }
 
 // TestAuditTamperingFound: a database owner who disables the triggers
-// and edits, deletes or reorders rows is found by Verify, at the row.
+// and edits, deletes or reorders rows, or events inside a row (a row holds
+// a batch of events), is found by Verify, at the row, with its event
+// numbers.
 func TestAuditTamperingFound(t *testing.T) {
+	const lines = `string_to_array(events, E'\n')`
 	cases := []struct {
 		name  string
 		stmts []string
 		want  audit.ChainError
 	}{
-		{"edited", []string{`UPDATE fieldcrypt_audit SET event = replace(event, '"job"', '"bot"') WHERE seq = 3`}, audit.ChainError{Seq: 3, Problem: audit.ProblemEdited}},
-		{"deleted", []string{`DELETE FROM fieldcrypt_audit WHERE seq = 2`}, audit.ChainError{Seq: 3, Problem: audit.ProblemMissing}},
-		{"reordered", []string{
+		{"event edited", []string{`UPDATE fieldcrypt_audit SET events = regexp_replace(events, '"job"', '"bot"') WHERE seq = 3`},
+			audit.ChainError{Seq: 3, First: 7, Last: 9, Problem: audit.ProblemEdited}},
+		{"event deleted", []string{`UPDATE fieldcrypt_audit SET events = array_to_string((` + lines + `)[1:2], E'\n') WHERE seq = 3`},
+			audit.ChainError{Seq: 3, First: 7, Last: 9, Problem: audit.ProblemEdited}},
+		{"event deleted and renumbered", []string{`UPDATE fieldcrypt_audit SET events = array_to_string((` + lines + `)[1:2], E'\n'), last_event = 8 WHERE seq = 3`},
+			audit.ChainError{Seq: 3, First: 7, Last: 8, Problem: audit.ProblemEdited}},
+		{"event inserted", []string{`UPDATE fieldcrypt_audit SET events = events || E'\n' || (` + lines + `)[1] WHERE seq = 3`},
+			audit.ChainError{Seq: 3, First: 7, Last: 9, Problem: audit.ProblemEdited}},
+		{"events reordered", []string{`UPDATE fieldcrypt_audit SET events = array_to_string(ARRAY[(` + lines + `)[2], (` + lines + `)[1], (` + lines + `)[3]], E'\n') WHERE seq = 3`},
+			audit.ChainError{Seq: 3, First: 7, Last: 9, Problem: audit.ProblemEdited}},
+		{"row deleted", []string{`DELETE FROM fieldcrypt_audit WHERE seq = 2`}, audit.ChainError{Seq: 3, First: 7, Last: 9, Problem: audit.ProblemMissing}},
+		{"rows reordered", []string{
 			`UPDATE fieldcrypt_audit SET seq = 1000 WHERE seq = 3`,
 			`UPDATE fieldcrypt_audit SET seq = 3 WHERE seq = 4`,
 			`UPDATE fieldcrypt_audit SET seq = 4 WHERE seq = 1000`,
-		}, audit.ChainError{Seq: 3, Problem: audit.ProblemEdited}},
+		}, audit.ChainError{Seq: 3, First: 10, Last: 12, Problem: audit.ProblemEdited}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +105,7 @@ func TestAuditTamperingFound(t *testing.T) {
 			s := open(t, dsn)
 			ctx := context.Background()
 			for i := range 5 {
-				if err := storetest.AppendEvents(ctx, s, storetest.AuditKey, auditEvent(i)); err != nil {
+				if err := storetest.AppendEvents(ctx, s, storetest.AuditKey, auditEvent(3*i), auditEvent(3*i+1), auditEvent(3*i+2)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -113,5 +125,47 @@ func TestAuditTamperingFound(t *testing.T) {
 				t.Fatalf("Verify: %v, want %v", err, &tc.want)
 			}
 		})
+	}
+}
+
+// TestAuditBatchesCompressed: the column holding a row's batch of events
+// is lz4-compressed on a server built with lz4 (the test server is), the
+// cheapest way to store a batch that was measured (see the migration).
+func TestAuditBatchesCompressed(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	s := open(t, dsn)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var lz4 bool
+	if err := conn.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)`).Scan(&lz4); err != nil {
+		t.Fatal(err)
+	}
+	if !lz4 {
+		t.Skip("the server has no lz4")
+	}
+	var method string
+	if err := conn.QueryRow(ctx, `SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'fieldcrypt_audit'::regclass AND attname = 'events'`).Scan(&method); err != nil {
+		t.Fatal(err)
+	}
+	if method != "l" {
+		t.Fatalf("events column compression %q, want l (lz4)", method)
+	}
+	batch := make([]audit.Event, 200)
+	for i := range batch {
+		batch[i] = auditEvent(i)
+	}
+	if err := storetest.AppendEvents(ctx, s, storetest.AuditKey, batch...); err != nil {
+		t.Fatal(err)
+	}
+	var stored, raw int
+	if err := conn.QueryRow(ctx, `SELECT pg_column_size(events), octet_length(events) FROM fieldcrypt_audit`).Scan(&stored, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if stored*4 > raw {
+		t.Errorf("a batch of %d bytes stored in %d", raw, stored)
 	}
 }

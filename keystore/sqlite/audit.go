@@ -17,15 +17,15 @@ type rowQueryer interface {
 
 func auditHead(ctx context.Context, q rowQueryer) (audit.Head, error) {
 	var h audit.Head
-	var seq int64
-	err := q.QueryRowContext(ctx, `SELECT seq, mac FROM fieldcrypt_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h.MAC)
+	var seq, last int64
+	err := q.QueryRowContext(ctx, `SELECT seq, mac, last_event FROM fieldcrypt_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h.MAC, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{}, nil
 	}
 	if err != nil {
 		return audit.Head{}, err
 	}
-	h.Seq = uint64(seq)
+	h.Seq, h.Events = uint64(seq), uint64(last)
 	return h, nil
 }
 
@@ -49,13 +49,13 @@ func (s *Store) AppendAudit(ctx context.Context, extend func(audit.Head) ([]audi
 	if err := keystore.CheckAuditRows(head, rows); err != nil {
 		return err
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO fieldcrypt_audit (seq, prev, event, mac) VALUES (?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO fieldcrypt_audit (seq, first_event, last_event, prev, events, mac) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return s.fail("append audit", err)
 	}
 	defer stmt.Close()
 	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, int64(r.Seq), r.Prev, string(r.Event), r.MAC); err != nil {
+		if _, err := stmt.ExecContext(ctx, int64(r.Seq), int64(r.First), int64(r.Last), r.Prev, string(r.Events), r.MAC); err != nil {
 			return s.fail("append audit", err)
 		}
 	}
@@ -67,7 +67,7 @@ func (s *Store) AuditRows(ctx context.Context, after uint64, limit int) ([]audit
 	if err := keystore.CheckAuditPage(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, prev, event, mac FROM fieldcrypt_audit WHERE seq > ? ORDER BY seq LIMIT ?`, int64(min(after, 1<<63-1)), limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, first_event, last_event, prev, events, mac FROM fieldcrypt_audit WHERE seq > ? ORDER BY seq LIMIT ?`, int64(min(after, 1<<63-1)), limit)
 	if err != nil {
 		return nil, s.fail("audit rows", err)
 	}
@@ -75,12 +75,12 @@ func (s *Store) AuditRows(ctx context.Context, after uint64, limit int) ([]audit
 	var out []audit.Row
 	for rows.Next() {
 		var r audit.Row
-		var seq int64
-		var event string
-		if err := rows.Scan(&seq, &r.Prev, &event, &r.MAC); err != nil {
+		var seq, first, last int64
+		var events string
+		if err := rows.Scan(&seq, &first, &last, &r.Prev, &events, &r.MAC); err != nil {
 			return nil, s.fail("audit rows", err)
 		}
-		r.Seq, r.Event = uint64(seq), []byte(event)
+		r.Seq, r.First, r.Last, r.Events = uint64(seq), uint64(first), uint64(last), []byte(events)
 		out = append(out, r)
 	}
 	return out, s.failIf("audit rows", rows.Err())

@@ -178,12 +178,15 @@ var migrations = []string{
 	CREATE TRIGGER fieldcrypt_consent_history_no_delete BEFORE DELETE ON fieldcrypt_consent_history
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_consent_history is append-only'); END;`,
 	// The tamper-evident audit trail (audit.go): one hash-chained row per
-	// event, appended only.
+	// batch of events (numbered first_event..last_event, one per line),
+	// appended only.
 	`CREATE TABLE fieldcrypt_audit (
-		seq   INTEGER PRIMARY KEY,
-		prev  BLOB NOT NULL,
-		event TEXT NOT NULL,
-		mac   BLOB NOT NULL
+		seq         INTEGER PRIMARY KEY,
+		first_event INTEGER NOT NULL,
+		last_event  INTEGER NOT NULL,
+		prev        BLOB NOT NULL,
+		events      TEXT NOT NULL,
+		mac         BLOB NOT NULL
 	);
 	CREATE TRIGGER fieldcrypt_audit_no_update BEFORE UPDATE ON fieldcrypt_audit
 	BEGIN SELECT RAISE(ABORT, 'fieldcrypt_audit is append-only'); END;

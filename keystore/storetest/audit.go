@@ -26,23 +26,19 @@ func auditLog(t *testing.T, s keystore.Store) keystore.AuditLog {
 // AuditKey is the chain key of the conformance cases.
 var AuditKey = bytes.Repeat([]byte{0x5a}, 32)
 
-// AppendEvents appends events to l's chain under key, as pii's audit table
-// does.
+// AppendEvents appends events to l's chain under key as one row (one
+// batch), as pii's audit table does.
 func AppendEvents(ctx context.Context, l keystore.AuditLog, key []byte, events ...audit.Event) error {
 	return l.AppendAudit(ctx, func(head audit.Head) ([]audit.Row, error) {
 		c, err := audit.NewChain(key, head)
 		if err != nil {
 			return nil, err
 		}
-		rows := make([]audit.Row, 0, len(events))
-		for _, e := range events {
-			r, err := c.Next(e)
-			if err != nil {
-				return nil, err
-			}
-			rows = append(rows, r)
+		r, err := c.Next(events...)
+		if err != nil {
+			return nil, err
 		}
-		return rows, nil
+		return []audit.Row{r}, nil
 	})
 }
 
@@ -92,20 +88,25 @@ func testAuditChain(t *testing.T, s keystore.Store) {
 		}
 	}
 	head, err := l.AuditHead(ctx)
-	if err != nil || head.Seq != 15 {
-		t.Fatalf("head %+v, %v; want seq 15", head, err)
+	if err != nil || head.Seq != 5 || head.Events != 15 {
+		t.Fatalf("head %+v, %v; want row 5, event 15", head, err)
 	}
 	got, err := audit.Verify(AuditKey, AllRows(ctx, l, 4), head)
-	if err != nil || got.Seq != head.Seq || !bytes.Equal(got.MAC, head.MAC) {
+	if err != nil || got.Seq != head.Seq || got.Events != head.Events || !bytes.Equal(got.MAC, head.MAC) {
 		t.Fatalf("Verify: %+v, %v", got, err)
 	}
 	rows, err := l.AuditRows(ctx, 3, 2)
 	if err != nil || len(rows) != 2 || rows[0].Seq != 4 || rows[1].Seq != 5 {
 		t.Fatalf("AuditRows(3, 2): %v, %v", rows, err)
 	}
-	e, err := audit.ParseEvent(rows[0].Event)
-	if err != nil || e.Actor != "actor-20" {
-		t.Fatalf("row 4 holds %+v, %v", e, err)
+	if r := rows[0]; r.First != 7 || r.Last != 10 || r.EventCount() != 4 {
+		t.Fatalf("row 4 holds events %d-%d, %d stored; want 7-10", r.First, r.Last, r.EventCount())
+	}
+	for i, b := range rows[0].Split() {
+		e, err := audit.ParseEvent(b)
+		if err != nil || e.Actor != fmt.Sprintf("actor-%d", 30+i) {
+			t.Fatalf("row 4 event %d: %+v, %v", i, e, err)
+		}
 	}
 	for _, limit := range []int{0, -1, keystore.MaxAuditRows + 1} {
 		if _, err := l.AuditRows(ctx, 0, limit); !errors.Is(err, keystore.ErrInvalid) {
@@ -135,6 +136,16 @@ func testAuditRefusesBrokenRows(t *testing.T, s keystore.Store) {
 			c, _ := audit.NewChain(AuditKey, h)
 			c.Next(ev(3))
 			r, err := c.Next(ev(4))
+			return []audit.Row{r}, err
+		},
+		func(h audit.Head) ([]audit.Row, error) { // events not numbered on
+			c, _ := audit.NewChain(AuditKey, audit.Head{Seq: h.Seq, MAC: h.MAC, Events: h.Events + 1})
+			r, err := c.Next(ev(3))
+			return []audit.Row{r}, err
+		},
+		func(h audit.Head) ([]audit.Row, error) { // events renumbered from 1
+			c, _ := audit.NewChain(AuditKey, audit.Head{Seq: h.Seq, MAC: h.MAC, Events: h.Seq})
+			r, err := c.Next(ev(3))
 			return []audit.Row{r}, err
 		},
 		func(h audit.Head) ([]audit.Row, error) { // not linked
@@ -184,7 +195,7 @@ func testAuditConcurrentAppends(t *testing.T, s keystore.Store) {
 		}
 	}
 	head, err := audit.Verify(AuditKey, AllRows(ctx, l, 7))
-	if err != nil || head.Seq != 2*writers*each {
+	if err != nil || head.Seq != writers*each || head.Events != 2*writers*each {
 		t.Fatalf("after concurrent appends: %+v, %v", head, err)
 	}
 }
