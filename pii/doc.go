@@ -601,6 +601,8 @@
 // use NewAuditTable (a hash-chained table in the key store's database)
 // behind an audit.Writer: with audit.Block callers wait when the database
 // lags, with audit.FailClosed they fail; events are never dropped silently.
+// The field-path slices of an event may be shared with other events: an
+// Auditor must not modify their elements.
 // WithObserver reports key-cache hits and misses, KMS calls and erasures
 // (module telemetry/otelfc turns both into OpenTelemetry spans and metrics).
 //
