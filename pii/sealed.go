@@ -11,6 +11,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
 	"github.com/fieldcrypt/fieldcrypt/internal/valuecodec"
@@ -269,6 +270,9 @@ type sealedValue interface {
 	plainLen() (n int, ok bool)
 	appendPlain(dst []byte) (b []byte, ok bool, err error)
 	setScalar(sc *valuecodec.Scalar)
+	// at returns the sealedValue of the Sealed value of the same type at
+	// p, which must point to one.
+	at(p unsafe.Pointer) sealedValue
 }
 
 func (s *Sealed[T]) sealedType() reflect.Type { return reflect.TypeFor[Sealed[T]]() }
@@ -284,12 +288,16 @@ func (s *Sealed[T]) setOpened(v reflect.Value) {
 }
 func (s *Sealed[T]) setErased() { *s = Sealed[T]{state: stateErased} }
 
+func (s *Sealed[T]) at(p unsafe.Pointer) sealedValue { return (*Sealed[T])(p) }
+
 func (s *Sealed[T]) plainLen() (int, bool) {
 	switch p := any(&s.value).(type) {
 	case *string:
 		return len(*p), true
 	case *[]byte:
 		return len(*p), true
+	case *time.Time, *int64, *int, *uint64, *float64, *bool:
+		return 0, true
 	}
 	return 0, false
 }

@@ -26,15 +26,22 @@ type typedSlot struct {
 	dst   sealedValue // the Sealed value, in the caller's memory or a copy
 	codec *valuecodec.Codec
 	out   reflect.Value // Open: the decoded value
-	// Open of a T the codec decodes directly (Codec.Direct): the decoded
-	// value, without reflection; opened says it is set.
-	sc     valuecodec.Scalar
+	// opened: Open decoded the value of a T the codec decodes directly
+	// (Codec.Direct), without reflection, into walker.scalars at the
+	// slot's index.
 	opened bool
 }
 
 // walkSealed makes the job of the Sealed value v (settable) of leaf node n.
 func (w *walker) walkSealed(v reflect.Value, n *node, f *fieldPlan, scope, subject string, ri, path int32, direct bool) {
-	sv, _ := reflect.TypeAssert[sealedValue](v.Addr())
+	// v is a settable value of type n.typ: n.sealed.at makes its
+	// sealedValue with the itab of its type, known when the plan was made.
+	var sv sealedValue
+	if v.Type() == n.typ {
+		sv = n.sealed.at(v.Addr().UnsafePointer())
+	} else {
+		sv, _ = reflect.TypeAssert[sealedValue](v.Addr()) // unreachable: plans are typed
+	}
 	state, ct := sv.sealedState()
 	switch state {
 	case stateSealed:
@@ -58,8 +65,12 @@ func (w *walker) walkSealed(v reflect.Value, n *node, f *fieldPlan, scope, subje
 	}
 	// Appended in place: a job is large, and copying one while the
 	// garbage collector runs costs a write barrier per pointer slot.
-	w.typed = append(w.typed, typedSlot{dst: sv, codec: n.codec})
-	w.jobs = append(w.jobs, job{dst: v, in: ct, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: direct, typed: int32(len(w.typed))})
+	w.typed = append(w.typed, typedSlot{})
+	slot := &w.typed[len(w.typed)-1]
+	slot.dst, slot.codec = sv, n.codec
+	j := w.newJob()
+	j.dst, j.in, j.field, j.scope, j.subject = v, ct, f, scope, subject
+	j.rec, j.path, j.direct, j.typed = ri, path, direct, int32(len(w.typed))
 }
 
 // encodeTyped returns the encoding of the plaintext of job j, in w.pt
@@ -87,7 +98,10 @@ func (w *walker) openTyped(j *job, pt []byte) error {
 	slot := &w.typed[j.typed-1]
 	var err error
 	if slot.codec.Direct() {
-		slot.sc, err = slot.codec.DecodeScalar(pt)
+		if len(w.scalars) < len(w.typed) {
+			w.scalars = append(w.scalars, make([]valuecodec.Scalar, len(w.typed)-len(w.scalars))...)
+		}
+		w.scalars[j.typed-1], err = slot.codec.DecodeScalar(pt)
 		slot.opened = err == nil
 	} else {
 		out := reflect.New(slot.codec.Type()).Elem()
@@ -116,7 +130,7 @@ func (w *walker) assignTyped(j *job) {
 	slot := &w.typed[j.typed-1]
 	switch {
 	case slot.opened:
-		slot.dst.setScalar(&slot.sc)
+		slot.dst.setScalar(&w.scalars[j.typed-1])
 	case slot.out.IsValid():
 		slot.dst.setOpened(slot.out)
 	case j.keys == nil:
