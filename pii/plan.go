@@ -39,6 +39,10 @@ type node struct {
 	work bool        // protected values can be reached through this node
 	// codec encodes the values of an nSealed node.
 	codec *valuecodec.Codec
+	// sealed is a Sealed value of an nSealed node's type, whose at method
+	// makes the sealedValue of a value of that type without a dynamic
+	// type assertion (sealed_walk.go).
+	sealed sealedValue
 }
 
 // fieldPlan is one field of a struct that leads to protected values.

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"reflect"
+	"time"
+	"unsafe"
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
+	"github.com/fieldcrypt/fieldcrypt/internal/valuecodec"
 )
 
 // Sealed holds one typed value of personal data: a time.Time, an integer,
@@ -261,6 +265,14 @@ type sealedValue interface {
 	setSealed(ct string)
 	setOpened(v reflect.Value)
 	setErased()
+	// The direct path (sealed_walk.go), without reflection, for T one of
+	// the types valuecodec.Codec.Direct serves; ok false for the others.
+	plainLen() (n int, ok bool)
+	appendPlain(dst []byte) (b []byte, ok bool, err error)
+	setScalar(sc *valuecodec.Scalar)
+	// at returns the sealedValue of the Sealed value of the same type at
+	// p, which must point to one.
+	at(p unsafe.Pointer) sealedValue
 }
 
 func (s *Sealed[T]) sealedType() reflect.Type { return reflect.TypeFor[Sealed[T]]() }
@@ -275,6 +287,67 @@ func (s *Sealed[T]) setOpened(v reflect.Value) {
 	reflect.ValueOf(&s.value).Elem().Set(v)
 }
 func (s *Sealed[T]) setErased() { *s = Sealed[T]{state: stateErased} }
+
+func (s *Sealed[T]) at(p unsafe.Pointer) sealedValue { return (*Sealed[T])(p) }
+
+func (s *Sealed[T]) plainLen() (int, bool) {
+	switch p := any(&s.value).(type) {
+	case *string:
+		return len(*p), true
+	case *[]byte:
+		return len(*p), true
+	case *time.Time, *int64, *int, *uint64, *float64, *bool:
+		return 0, true
+	}
+	return 0, false
+}
+
+func (s *Sealed[T]) appendPlain(dst []byte) ([]byte, bool, error) {
+	switch p := any(&s.value).(type) {
+	case *time.Time:
+		b, err := valuecodec.AppendTime(dst, *p)
+		return b, true, err
+	case *int64:
+		return valuecodec.AppendInt(dst, *p), true, nil
+	case *int:
+		return valuecodec.AppendInt(dst, int64(*p)), true, nil
+	case *uint64:
+		return valuecodec.AppendUint(dst, *p), true, nil
+	case *float64:
+		return valuecodec.AppendFloat(dst, *p), true, nil
+	case *bool:
+		return valuecodec.AppendBool(dst, *p), true, nil
+	case *string:
+		return valuecodec.AppendString(dst, *p), true, nil
+	case *[]byte:
+		return valuecodec.AppendBytes(dst, *p), true, nil
+	}
+	return dst, false, nil
+}
+
+// setScalar makes s hold the decoded value sc (DecodeScalar of T's
+// codec, which is Direct).
+func (s *Sealed[T]) setScalar(sc *valuecodec.Scalar) {
+	*s = Sealed[T]{state: statePlain}
+	switch p := any(&s.value).(type) {
+	case *time.Time:
+		*p = sc.T
+	case *int64:
+		*p = int64(sc.N)
+	case *int:
+		*p = int(int64(sc.N))
+	case *uint64:
+		*p = sc.N
+	case *float64:
+		*p = math.Float64frombits(sc.N)
+	case *bool:
+		*p = sc.N == 1
+	case *string:
+		*p = sc.S
+	case *[]byte:
+		*p = sc.B
+	}
+}
 
 var (
 	sealedValueType = reflect.TypeFor[sealedValue]()

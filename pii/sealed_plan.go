@@ -18,12 +18,13 @@ func (b *builder) sealedLeaf(t reflect.Type, token bool) (*node, string) {
 	if token {
 		return nil, fmt.Sprintf("tokens are text: token applies to string fields, not %v", t)
 	}
-	pt := reflect.New(t).Interface().(sealedValue).plainType()
+	proto := reflect.New(t).Interface().(sealedValue)
+	pt := proto.plainType()
 	codec, err := valuecodec.For(pt)
 	if err != nil {
 		return nil, fmt.Sprintf("%v cannot be sealed: %v has no encoding (want a time.Time, integer, float, bool, string, []byte, or a type implementing encoding.BinaryMarshaler or TextMarshaler with the matching Unmarshaler)", t, pt)
 	}
-	return b.newNode(&node{kind: nSealed, typ: t, codec: codec, work: true}), ""
+	return b.newNode(&node{kind: nSealed, typ: t, codec: codec, sealed: proto, work: true}), ""
 }
 
 // checkSealedField refuses deterministic encryption of a Sealed field

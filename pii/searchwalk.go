@@ -33,6 +33,35 @@ type indexWork struct {
 	// resolveSources (indexReindex); srcs the source fields (indexReindex).
 	vals []string
 	srcs []reflect.Value
+	// rings remembers, across the calls that reuse this walker, the
+	// keyrings of the last global indexes it computed, for the roots they
+	// were prepared from: a lookup in indexRoots.rings is a hash of the
+	// scope per index per call. A change of roots misses. It holds no
+	// plaintext and nothing per subject.
+	rings [4]ringMemo
+}
+
+type ringMemo struct {
+	roots *indexRoots
+	ix    *indexPlan
+	scope string
+	kr    *blindindex.Keyring
+}
+
+// keyring is roots.keyring, remembered in x.rings.
+func (x *indexWork) keyring(roots *indexRoots, ix *indexPlan, scope string) (*blindindex.Keyring, error) {
+	for i := range x.rings {
+		if m := &x.rings[i]; m.roots == roots && m.ix == ix && m.scope == scope {
+			return m.kr, nil
+		}
+	}
+	kr, err := roots.keyring(ix, scope)
+	if err != nil {
+		return nil, err
+	}
+	copy(x.rings[1:], x.rings[:len(x.rings)-1])
+	x.rings[0] = ringMemo{roots: roots, ix: ix, scope: scope, kr: kr}
+	return kr, nil
 }
 
 // indexJob is one index field to fill.
@@ -182,7 +211,7 @@ func (p *Protector) computeIndexes(ctx context.Context, w *walker, op string, cr
 				}
 				writing = roots.writing(p.ring.cache.now())
 			}
-			if kr, err = roots.keyring(ij.ix, ij.scope); err == nil {
+			if kr, err = x.keyring(roots, ij.ix, ij.scope); err == nil {
 				key, err = kr.Key(writing)
 			}
 		}

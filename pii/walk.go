@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldcrypt/fieldcrypt/internal/envelope"
 	"github.com/fieldcrypt/fieldcrypt/internal/subjectkey"
+	"github.com/fieldcrypt/fieldcrypt/internal/valuecodec"
 	"github.com/fieldcrypt/fieldcrypt/mask"
 	"github.com/fieldcrypt/fieldcrypt/tokenize"
 )
@@ -94,12 +95,15 @@ type deferred struct {
 }
 
 type walker struct {
-	jobs   []job
-	recs   []binding
-	macs   []macSlot
-	typed  []typedSlot
-	paths  []pathNode
-	defers []deferred
+	jobs  []job
+	recs  []binding
+	macs  []macSlot
+	typed []typedSlot
+	// scalars are the values Open decoded for w.typed (sealed_walk.go),
+	// at the same index; only Open uses it.
+	scalars []valuecodec.Scalar
+	paths   []pathNode
+	defers  []deferred
 	// depth counts the pointers, slices and maps being walked, to refuse
 	// values nested deeper than MaxDepth before the stack runs out.
 	depth int
@@ -193,6 +197,10 @@ func (w *walker) reset() {
 		clear(w.typed)
 		w.typed = w.typed[:0]
 	}
+	if len(w.scalars) > 0 {
+		clear(w.scalars) // plaintext
+		w.scalars = w.scalars[:0]
+	}
 	w.paths = w.paths[:0]
 	if len(w.defers) > 0 {
 		clear(w.defers)
@@ -216,6 +224,14 @@ func (w *walker) reset() {
 	// out only ever hold ciphertext.
 	clear(w.ad[:cap(w.ad)])
 	clear(w.pt[:cap(w.pt)])
+}
+
+// newJob appends a zero job to w.jobs and returns it, to be filled field
+// by field: a job is large, and appending a filled one copies all of it
+// (with a write barrier per pointer slot while the garbage collector runs).
+func (w *walker) newJob() *job {
+	w.jobs = append(w.jobs, job{})
+	return &w.jobs[len(w.jobs)-1]
 }
 
 // pushRec returns the job.rec of binding rec: 0 for no binding, otherwise

@@ -78,7 +78,9 @@ import (
 // Keys are the primitives of one bundle, ready to use. Safe for concurrent
 // use. They never print.
 type Keys struct {
-	AEAD   tink.AEAD
+	AEAD tink.AEAD
+	// DAEAD is built on first use (most subjects never use it): its
+	// keyset is checked when the Keys are made.
 	DAEAD  tink.DeterministicAEAD
 	PRF    *prf.Set
 	KeyIDs []uint32 // ids of every key in the bundle (not secret)
@@ -423,10 +425,13 @@ func (b *Bundle) Keys() (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subjectkey: AEAD keyset: %w", err)
 	}
-	d, err := daead.New(b.daead)
-	if err != nil {
-		return nil, fmt.Errorf("subjectkey: deterministic keyset: %w", err)
+	// The deterministic AEAD is built on first use (lazy.go); its keyset
+	// is checked now, so that a bundle that parses but cannot be used
+	// fails here, as before.
+	if err := checkDAEAD(b.daead); err != nil {
+		return nil, err
 	}
+	d := &lazyDAEAD{h: b.daead}
 	p, err := prf.NewPRFSet(b.prf)
 	if err != nil {
 		return nil, fmt.Errorf("subjectkey: PRF keyset: %w", err)

@@ -100,8 +100,9 @@ var kindNames = map[byte]string{
 // Codec encodes and decodes the values of one Go type. It is made once per
 // type and is safe for concurrent use.
 type Codec struct {
-	typ  reflect.Type
-	code byte
+	typ    reflect.Type
+	code   byte
+	direct bool // see Direct
 }
 
 var (
@@ -117,35 +118,44 @@ var (
 // A marshaler type must implement both directions (MarshalBinary and, on
 // its pointer, UnmarshalBinary; or the Text pair).
 func For(t reflect.Type) (*Codec, error) {
+	c, err := codecFor(t)
+	if err != nil {
+		return nil, err
+	}
+	c.direct = directTypes[t]
+	return c, nil
+}
+
+func codecFor(t reflect.Type) (*Codec, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w: nil type", ErrUnsupported)
 	}
 	if t == timeType {
-		return &Codec{t, codeTime}, nil
+		return &Codec{typ: t, code: codeTime}, nil
 	}
 	ptr := reflect.PointerTo(t)
 	switch {
 	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
 		t.Implements(binaryMarshalerType) && ptr.Implements(binaryUnmarshalType):
-		return &Codec{t, codeBinary}, nil
+		return &Codec{typ: t, code: codeBinary}, nil
 	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
 		t.Implements(textMarshalerType) && ptr.Implements(textUnmarshalType):
-		return &Codec{t, codeText}, nil
+		return &Codec{typ: t, code: codeText}, nil
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		return &Codec{t, codeBool}, nil
+		return &Codec{typ: t, code: codeBool}, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return &Codec{t, codeInt}, nil
+		return &Codec{typ: t, code: codeInt}, nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return &Codec{t, codeUint}, nil
+		return &Codec{typ: t, code: codeUint}, nil
 	case reflect.Float32, reflect.Float64:
-		return &Codec{t, codeFloat}, nil
+		return &Codec{typ: t, code: codeFloat}, nil
 	case reflect.String:
-		return &Codec{t, codeString}, nil
+		return &Codec{typ: t, code: codeString}, nil
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
-			return &Codec{t, codeBytes}, nil
+			return &Codec{typ: t, code: codeBytes}, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, t)
@@ -171,32 +181,20 @@ func (c *Codec) Encode(dst []byte, v reflect.Value) ([]byte, error) {
 	dst = append(dst, Version, c.code)
 	switch c.code {
 	case codeBool:
-		if v.Bool() {
-			return append(dst, 1), nil
-		}
-		return append(dst, 0), nil
+		return appendBoolPayload(dst, v.Bool()), nil
 	case codeInt:
 		return binary.BigEndian.AppendUint64(dst, uint64(v.Int())), nil
 	case codeUint:
 		return binary.BigEndian.AppendUint64(dst, v.Uint()), nil
 	case codeFloat:
-		f := v.Float()
-		bits := math.Float64bits(f)
-		if math.IsNaN(f) {
-			bits = canonicalNaN
-		}
-		return binary.BigEndian.AppendUint64(dst, bits), nil
+		return appendFloatPayload(dst, v.Float()), nil
 	case codeString:
 		return append(dst, v.String()...), nil
 	case codeBytes:
 		return append(dst, v.Bytes()...), nil
 	case codeTime:
 		t, _ := reflect.TypeAssert[time.Time](v) // no allocation, unlike Interface
-		if !unixInRange(t.Unix()) {
-			return nil, fmt.Errorf("%w: a time more than 292 billion years before 1970", ErrRange)
-		}
-		dst = binary.BigEndian.AppendUint64(dst, uint64(t.Unix()))
-		return binary.BigEndian.AppendUint32(dst, uint32(t.Nanosecond())), nil
+		return appendTimePayload(dst, t)
 	case codeBinary:
 		b, err := v.Interface().(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
@@ -213,6 +211,57 @@ func (c *Codec) Encode(dst []byte, v reflect.Value) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, c.typ)
 }
 
+func appendBoolPayload(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func appendFloatPayload(dst []byte, f float64) []byte {
+	bits := math.Float64bits(f)
+	if math.IsNaN(f) {
+		bits = canonicalNaN
+	}
+	return binary.BigEndian.AppendUint64(dst, bits)
+}
+
+func appendTimePayload(dst []byte, t time.Time) ([]byte, error) {
+	if !unixInRange(t.Unix()) {
+		return nil, fmt.Errorf("%w: a time more than 292 billion years before 1970", ErrRange)
+	}
+	dst = binary.BigEndian.AppendUint64(dst, uint64(t.Unix()))
+	return binary.BigEndian.AppendUint32(dst, uint32(t.Nanosecond())), nil
+}
+
+// payload checks the version and kind of encoding b and returns what
+// follows them.
+func (c *Codec) payload(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != Version {
+		return nil, ErrMalformed
+	}
+	if b[1] != c.code {
+		stored, ok := kindNames[b[1]]
+		if !ok {
+			return nil, ErrMalformed
+		}
+		return nil, &TypeError{Stored: stored, Want: c.Kind()}
+	}
+	return b[2:], nil
+}
+
+func decodeTimePayload(p []byte) (time.Time, error) {
+	if len(p) != 12 {
+		return time.Time{}, ErrMalformed
+	}
+	sec := int64(binary.BigEndian.Uint64(p))
+	nsec := binary.BigEndian.Uint32(p[8:])
+	if nsec >= 1e9 || !unixInRange(sec) {
+		return time.Time{}, ErrMalformed
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), nil
+}
+
 // secondsFromYear1To1970 is the offset between Unix time and time.Time's
 // internal count of seconds since January 1 of year 1.
 const secondsFromYear1To1970 = 62135596800
@@ -227,17 +276,10 @@ func (c *Codec) Decode(b []byte, v reflect.Value) error {
 	if v.Type() != c.typ || !v.CanSet() {
 		return fmt.Errorf("valuecodec: Decode into a %s with the codec of %s", v.Type(), c.typ)
 	}
-	if len(b) < 2 || b[0] != Version {
-		return ErrMalformed
+	p, err := c.payload(b)
+	if err != nil {
+		return err
 	}
-	if b[1] != c.code {
-		stored, ok := kindNames[b[1]]
-		if !ok {
-			return ErrMalformed
-		}
-		return &TypeError{Stored: stored, Want: c.Kind()}
-	}
-	p := b[2:]
 	fixed := func(n int) error {
 		if len(p) != n {
 			return ErrMalformed
@@ -291,15 +333,10 @@ func (c *Codec) Decode(b []byte, v reflect.Value) error {
 		nb.SetBytes(append([]byte{}, p...))
 		v.Set(nb)
 	case codeTime:
-		if err := fixed(12); err != nil {
+		t, err := decodeTimePayload(p)
+		if err != nil {
 			return err
 		}
-		sec := int64(binary.BigEndian.Uint64(p))
-		nsec := binary.BigEndian.Uint32(p[8:])
-		if nsec >= 1e9 || !unixInRange(sec) {
-			return ErrMalformed
-		}
-		t := time.Unix(sec, int64(nsec)).UTC()
 		if !v.CanAddr() {
 			v.Set(reflect.ValueOf(t))
 		} else if p, ok := reflect.TypeAssert[*time.Time](v.Addr()); ok {

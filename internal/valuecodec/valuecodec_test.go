@@ -205,23 +205,23 @@ func TestMalformed(t *testing.T) {
 		"short": good[:len(good)-1], "long": append(append([]byte{}, good...), 0), "unknown kind": {Version, 'z', 1},
 	} {
 		var n int64
-		err := (&Codec{reflect.TypeFor[int64](), codeInt}).Decode(b, reflect.ValueOf(&n).Elem())
+		err := (&Codec{typ: reflect.TypeFor[int64](), code: codeInt}).Decode(b, reflect.ValueOf(&n).Elem())
 		if !errors.Is(err, ErrMalformed) || n != 0 {
 			t.Errorf("%s: %v (n=%d), want ErrMalformed and n unchanged", name, err, n)
 		}
 	}
 	var ok bool
-	if err := (&Codec{reflect.TypeFor[bool](), codeBool}).Decode([]byte{Version, codeBool, 2}, reflect.ValueOf(&ok).Elem()); !errors.Is(err, ErrMalformed) {
+	if err := (&Codec{typ: reflect.TypeFor[bool](), code: codeBool}).Decode([]byte{Version, codeBool, 2}, reflect.ValueOf(&ok).Elem()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("bool 2: %v", err)
 	}
 	nonCanonicalNaN := []byte{Version, codeFloat, 0x7f, 0xf8, 0, 0, 0, 0, 0, 2}
 	var f float64
-	if err := (&Codec{reflect.TypeFor[float64](), codeFloat}).Decode(nonCanonicalNaN, reflect.ValueOf(&f).Elem()); !errors.Is(err, ErrMalformed) {
+	if err := (&Codec{typ: reflect.TypeFor[float64](), code: codeFloat}).Decode(nonCanonicalNaN, reflect.ValueOf(&f).Elem()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("non-canonical NaN: %v", err)
 	}
 	tooLate := []byte{Version, codeTime, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
 	var tm time.Time
-	if err := (&Codec{reflect.TypeFor[time.Time](), codeTime}).Decode(tooLate, reflect.ValueOf(&tm).Elem()); !errors.Is(err, ErrMalformed) {
+	if err := (&Codec{typ: reflect.TypeFor[time.Time](), code: codeTime}).Decode(tooLate, reflect.ValueOf(&tm).Elem()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("time beyond range: %v", err)
 	}
 }
