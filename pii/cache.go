@@ -87,22 +87,29 @@ func newKeyCache(entries int, ttl time.Duration, now func() time.Time) *keyCache
 }
 
 func (c *keyCache) get(subject string) (*subjectkey.Keys, cacheState) {
+	// No defer: this is on every warm Seal and Open, and nothing below
+	// can panic.
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	el, ok := c.entries[subject]
 	if !ok {
+		c.mu.Unlock()
 		return nil, cacheMiss
 	}
 	e := el.Value.(*cacheEntry)
 	if !c.now().Before(e.expires) {
 		c.remove(el)
+		c.mu.Unlock()
 		return nil, cacheMiss
 	}
-	c.lru.MoveToFront(el)
-	if e.forgotten {
-		return nil, cacheForgotten
+	if c.lru.Front() != el { // the same subject again: already in front
+		c.lru.MoveToFront(el)
 	}
-	return e.keys, cacheHit
+	keys, state := e.keys, cacheHit
+	if e.forgotten {
+		keys, state = nil, cacheForgotten
+	}
+	c.mu.Unlock()
+	return keys, state
 }
 
 // begin takes a ticket for a load about to read the key store; the load

@@ -127,3 +127,44 @@ func (c *keyCache) negativeEvicted(subject string) {
 		c.remove(el)
 	}
 }
+
+// TestCacheGetKeepsLRUOrderAndExpiry: get skips the move when the subject
+// is already in front; the least recently used entry is still the one
+// evicted, expired entries still miss and forgotten ones still say so.
+func TestCacheGetKeepsLRUOrderAndExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newKeyCache(2, time.Minute, func() time.Time { return now })
+	k := &subjectkey.Keys{}
+	put := func(s string) {
+		tk := c.begin()
+		if err := c.put(s, "s."+s, k, tk); err != nil {
+			t.Fatal(err)
+		}
+		c.end(tk)
+	}
+	put("alice")
+	put("bob") // bob in front
+	for range 3 {
+		if got, st := c.get("bob"); st != cacheHit || got != k {
+			t.Fatalf("bob: %v, want a hit", st)
+		}
+	}
+	if _, st := c.get("alice"); st != cacheHit { // alice to the front
+		t.Fatalf("alice: %v, want a hit", st)
+	}
+	put("carol") // evicts bob, the least recently used
+	if _, st := c.get("bob"); st != cacheMiss {
+		t.Errorf("bob: %v, want a miss (evicted)", st)
+	}
+	if _, st := c.get("alice"); st != cacheHit {
+		t.Errorf("alice: %v, want a hit", st)
+	}
+	now = now.Add(time.Minute)
+	if _, st := c.get("alice"); st != cacheMiss {
+		t.Errorf("alice after the TTL: %v, want a miss", st)
+	}
+	c.markErased("dave", "s.dave", true)
+	if got, st := c.get("dave"); st != cacheForgotten || got != nil {
+		t.Errorf("dave: %v %v, want forgotten without keys", got, st)
+	}
+}

@@ -210,7 +210,12 @@ func (w *walker) collect(v any, many bool) error {
 		if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 			return fmt.Errorf("%w: want a non-nil pointer to a struct, got %T", ErrInvalidArgument, v)
 		}
-		rp := planFor(rv.Elem().Type())
+		t := rv.Elem().Type()
+		rp := w.lastPlan
+		if t != w.lastType || rp == nil {
+			rp = planFor(t)
+			w.lastType, w.lastPlan = t, rp
+		}
 		if rp.err != nil {
 			return rp.err
 		}

@@ -136,6 +136,12 @@ type walker struct {
 	// or a subject identifier are cleared before the walker is returned to
 	// its pool.
 	ad, pt, ct, out []byte
+
+	// lastType and lastPlan are the root type of this walker's last
+	// single-struct call and its plan (plans never change once built):
+	// a repeated call skips the global plan map.
+	lastType reflect.Type
+	lastPlan *rootPlan
 }
 
 // MaxDepth is how deeply Seal, Open and LogValue follow pointers, slices,
@@ -237,7 +243,8 @@ func (w *walker) newJob() *job {
 // pushRec returns the job.rec of binding rec: 0 for no binding, otherwise
 // 1 + its index in w.recs, where it is added.
 func (w *walker) pushRec(rec binding) int32 {
-	if rec == (binding{}) {
+	// Field by field: comparing the struct calls the runtime.
+	if !rec.hasRecord && len(rec.record) == 0 && len(rec.position) == 0 {
 		return 0
 	}
 	w.recs = append(w.recs, rec)
@@ -335,7 +342,11 @@ func (w *walker) walkStruct(v reflect.Value, st *structPlan, scope, subject stri
 		case nString:
 			// The common case, without a call: a string held by its field.
 			if s := fv.String(); s != "" || !w.skipEmpty {
-				w.jobs = append(w.jobs, job{dst: fv, in: s, field: f, scope: scope, subject: subject, rec: ri, path: path, direct: true})
+				// newJob: fill a zero job in place rather than copy a
+				// whole one (see newJob).
+				j := w.newJob()
+				j.dst, j.in, j.field, j.scope, j.subject = fv, s, f, scope, subject
+				j.rec, j.path, j.direct = ri, path, true
 				if f.hasMAC {
 					w.attachMAC(v, f)
 				}

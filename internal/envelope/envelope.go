@@ -73,6 +73,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Mode says which primitive produced a ciphertext.
@@ -179,15 +180,16 @@ func ParseText(s string, scratch []byte) (version int, mode Mode, ct []byte, err
 	if strings.IndexByte(body, '\n') >= 0 || strings.IndexByte(body, '\r') >= 0 {
 		return 0, 0, nil, fmt.Errorf("%w: line break in base64", ErrMalformed)
 	}
-	// Copy the text into scratch and decode after it, so that a reused
-	// scratch buffer makes parsing allocation-free.
+	// Decode straight from the string's bytes (the decoder only reads
+	// its source) into scratch, so that a reused scratch buffer makes
+	// parsing allocation- and copy-free.
 	start := len(scratch)
-	scratch = append(scratch, body...)
-	out, err := b64.AppendDecode(scratch, scratch[start:])
+	src := unsafe.Slice(unsafe.StringData(body), len(body))
+	out, err := b64.AppendDecode(scratch, src)
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("%w: invalid base64", ErrMalformed)
 	}
-	ct = out[start+len(body):]
+	ct = out[start:]
 	if err := checkLength(mode, len(ct)); err != nil {
 		return 0, 0, nil, err
 	}

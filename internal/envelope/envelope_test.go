@@ -40,6 +40,14 @@ func TestTextRoundTrip(t *testing.T) {
 				if err != nil || !bytes.Equal(got, ct) {
 					t.Fatalf("ParseText with scratch = %v", err)
 				}
+				// With room, the ciphertext is decoded in place right
+				// after scratch's contents, which are kept.
+				room := make([]byte, 3, 3+2*len(text))
+				copy(room, "abc")
+				_, _, got, err = ParseText(text, room)
+				if err != nil || !bytes.Equal(got, ct) || string(room[:3]) != "abc" || &got[0] != &room[:4][3] {
+					t.Fatalf("ParseText into room: %v, prefix %q, ct at its start: %v", err, room[:3], len(got) > 0 && &got[0] == &room[:4][3])
+				}
 			}
 		}
 	}
