@@ -109,9 +109,14 @@ type DataMapField struct {
 	// survives Forget (scope=global tokens, scope=global indexes); the
 	// subject and record identifiers too, as the application stores them.
 	SurvivesForget bool `json:"survives_forget"`
-	// Purposes will list the purposes the field is processed for, once
-	// purpose tags exist; an empty list until then, never null.
+	// Purposes lists the purposes the field may be opened for (its
+	// purpose= tag); an empty list — never null — means every purpose.
 	Purposes []string `json:"purposes"`
+	// Mask is the mask other purposes see (mask=), if any.
+	Mask string `json:"mask,omitempty"`
+	// Vault says how a token field uses the token vault: "small" (values
+	// FF1 cannot take) or "always"; empty for FF1 only.
+	Vault string `json:"vault,omitempty"`
 }
 
 // DataMapToken describes a token field.
@@ -317,7 +322,13 @@ func (m *mapper) walk(st *structPlan, path string, hasRecord bool) {
 			scope := "subject"
 			if f.global {
 				scope = "global"
-				df.SurvivesForget = true
+				df.SurvivesForget = f.survives()
+			}
+			if f.vault != nil && f.vault.enabled {
+				df.Vault = "small"
+				if f.vault.always {
+					df.Vault = "always"
+				}
 			}
 			df.Token = &DataMapToken{Format: string(f.token), Scope: scope}
 			if f.hasMAC {
@@ -330,6 +341,10 @@ func (m *mapper) walk(st *structPlan, path string, hasRecord bool) {
 		}
 		if leaf := leafOf(f.node); leaf.kind == nSealed {
 			df.Sealed = leaf.codec.Type().String()
+		}
+		if f.acl != nil {
+			df.Purposes = slices.Clone(f.acl.purposes)
+			df.Mask = string(f.acl.mask)
 		}
 		df.BoundTo = boundTo(f, hasRecord)
 		if !slices.Contains(df.BoundTo, "scope") {
@@ -387,7 +402,9 @@ func boundTo(f *fieldPlan, hasRecord bool) []string {
 }
 
 func (m *mapper) add(f DataMapField) {
-	f.Purposes = []string{}
+	if f.Purposes == nil {
+		f.Purposes = []string{}
+	}
 	m.fields = append(m.fields, f)
 }
 

@@ -74,8 +74,8 @@ type ExportField struct {
 	// IndexedBy lists the blind-index fields computed from this one (their
 	// terms are not exported).
 	IndexedBy []string `json:"indexed_by,omitempty"`
-	// Purposes will list what the field is used for, once purpose tags
-	// exist; an empty list until then, never null.
+	// Purposes lists the purposes the field may be opened for (its
+	// purpose= tag); an empty list — never null — means every purpose.
 	Purposes []string `json:"purposes"`
 }
 
@@ -362,6 +362,9 @@ func exportStruct(rec *ExportRecord, v reflect.Value, st *structPlan, path strin
 			continue
 		}
 		proto := ExportField{Protection: ProtectEncrypt, IndexedBy: indexedBy[f.index], Purposes: []string{}}
+		if f.acl != nil && len(f.acl.purposes) > 0 {
+			proto.Purposes = slices.Clone(f.acl.purposes)
+		}
 		switch {
 		case f.token != "":
 			proto.Protection, proto.Token = ProtectToken, string(f.token)
